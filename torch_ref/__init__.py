@@ -1,0 +1,9 @@
+"""torch_ref: the PyTorch reference for optax_selfsup (mmcv 1.x / MMSelfSup 0.x semantics).
+
+Independent of optax_selfsup: it shares no code with it, so a bug cannot hide in both.
+"""
+
+from .policies import build_schedule_hook
+from .runner import ScheduleRunner
+
+__all__ = ["build_schedule_hook", "ScheduleRunner"]
