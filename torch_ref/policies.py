@@ -137,10 +137,8 @@ class CosineRestart(CosineAnnealing):
 
     def get_value(self, runner, base):
         progress, _ = ParamGroupHook.progress(self, runner)
-        for idx, end in enumerate(self.cumulative):
-            if progress < end:
-                break
-        else:
+        idx = next((i for i, end in enumerate(self.cumulative) if progress < end), None)
+        if idx is None:
             raise ValueError(f"iteration {progress} exceeds the periods {self.cumulative}")
         restart = 0 if idx == 0 else self.cumulative[idx - 1]
         alpha = min((progress - restart) / self.periods[idx], 1)
