@@ -36,13 +36,17 @@ class Warmup:
     plain_linear: bool = False  # StepFixCosineAnnealing: linear factor it/W
 
     def factor(self, it):
-        rest = ratio(self.length - it, self.length)  # 1 - it/W, exact near W
-        r = jnp.asarray(self.ratio, float_dtype())
+        dt = float_dtype()
         if self.kind == "constant":
-            return r + jnp.zeros_like(rest)
+            return jnp.full(jnp.shape(it), self.ratio, dt)
         if self.kind == "linear":
-            return 1.0 - rest if self.plain_linear else 1.0 - rest * (1.0 - r)
-        return jnp.power(r, rest)
+            done = ratio(it, self.length)  # it/W
+            if self.plain_linear:
+                return done
+            # 1 - (1 - it/W)(1 - ratio) == ratio + (it/W)(1 - ratio): no cancellation at it=0
+            return self.ratio + done * (1.0 - self.ratio)
+        rest = ratio(self.length - it, self.length)  # 1 - it/W, exact near W
+        return jnp.power(jnp.asarray(self.ratio, dt), rest)
 
     def __call__(self, it, regular):
         f = self.factor(it)

@@ -1,0 +1,1 @@
+"""Optax transformations with torch / mmcv semantics."""

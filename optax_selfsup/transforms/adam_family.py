@@ -1,0 +1,125 @@
+"""torch.optim Adam, AdamW, Adamax, NAdam and RAdam as rules (torch 2.x single-tensor maths).
+
+``betas[0]`` is the momentum that momentum schedules drive; bias corrections use
+its current value, as torch does.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from .rule import Rule, coupled_decay, lerp, one_minus_pow, power, sign_flip
+
+_BASE = dict(betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, maximize=False)
+
+
+def _decay(g, p, h, decoupled):
+    """Coupled (``g + wd*p``) or decoupled (``p *= 1 - lr*wd``) weight decay."""
+    if decoupled:
+        wd = h["weight_decay"]
+        if isinstance(wd, (int, float)) and wd == 0:
+            return g, p
+        return g, p * (1 - h["lr"] * wd)
+    return coupled_decay(g, p, h), p
+
+
+def _moments(g, slots, beta1, beta2):
+    m = lerp(slots["exp_avg"], g, 1 - beta1)
+    v = slots["exp_avg_sq"] * beta2 + (1 - beta2) * g * g
+    return m, v
+
+
+def _adam_slots(p, h):
+    slots = {"exp_avg": jnp.zeros_like(p), "exp_avg_sq": jnp.zeros_like(p)}
+    if h.get("amsgrad", False):
+        slots["max_exp_avg_sq"] = jnp.zeros_like(p)
+    return slots
+
+
+def _adam(decoupled_default):
+    def step(g, p, slots, h, t):
+        beta1, beta2 = h["betas"]
+        g, p = _decay(sign_flip(g, h), p, h, h.get("decoupled_weight_decay", decoupled_default))
+        m, v = _moments(g, slots, beta1, beta2)
+        new = {"exp_avg": m, "exp_avg_sq": v}
+        step_size = h["lr"] / one_minus_pow(beta1, t)
+        bc2_sqrt = jnp.sqrt(one_minus_pow(beta2, t))
+        if h["amsgrad"]:
+            v = jnp.maximum(slots["max_exp_avg_sq"], v)
+            new["max_exp_avg_sq"] = v
+        denom = jnp.sqrt(v) / bc2_sqrt + h["eps"]
+        return p - step_size * (m / denom), new
+
+    return step
+
+
+Adam = Rule("Adam", dict(lr=1e-3, **_BASE, amsgrad=False, decoupled_weight_decay=False),
+            _adam(False), _adam_slots, momentum_key="betas",
+            flags=("amsgrad", "maximize", "decoupled_weight_decay"))
+AdamW = Rule("AdamW", dict(lr=1e-3, **{**_BASE, "weight_decay": 1e-2}, amsgrad=False),
+             _adam(True), _adam_slots, momentum_key="betas", flags=("amsgrad", "maximize"))
+
+
+def adamax_step(g, p, slots, h, t):
+    """torch Adamax: ``u = max(beta2*u, |g| + eps)``; ``p -= lr/(1-beta1^t) * m / u``."""
+    beta1, beta2 = h["betas"]
+    g = coupled_decay(sign_flip(g, h), p, h)
+    m = lerp(slots["exp_avg"], g, 1 - beta1)
+    u = jnp.maximum(slots["exp_inf"] * beta2, jnp.abs(g) + h["eps"])
+    clr = h["lr"] / one_minus_pow(beta1, t)
+    return p - clr * (m / u), {"exp_avg": m, "exp_inf": u}
+
+
+Adamax = Rule("Adamax", dict(lr=2e-3, **_BASE), adamax_step,
+              lambda p, h: {"exp_avg": jnp.zeros_like(p), "exp_inf": jnp.zeros_like(p)},
+              momentum_key="betas", flags=("maximize",))
+
+
+def nadam_step(g, p, slots, h, t):
+    """torch NAdam with momentum_decay's mu schedule and the running mu product."""
+    beta1, beta2 = h["betas"]
+    g, p = _decay(sign_flip(g, h), p, h, h["decoupled_weight_decay"])
+    decay = h["momentum_decay"]
+    mu = beta1 * (1 - 0.5 * power(0.96, t * decay))
+    mu_next = beta1 * (1 - 0.5 * power(0.96, (t + 1) * decay))
+    # torch keeps mu_product in a float32 scalar tensor whatever the param dtype
+    mu_product = slots["mu_product"] * jnp.asarray(mu).astype(jnp.float32)
+    m, v = _moments(g, slots, beta1, beta2)
+    denom = jnp.sqrt(v / one_minus_pow(beta2, t)) + h["eps"]
+    lr, prod = h["lr"], mu_product.astype(p.dtype)
+    new_p = p - (lr * (1 - mu) / (1 - prod)) * (g / denom)
+    new_p = new_p - (lr * mu_next / (1 - prod * mu_next)) * (m / denom)
+    return new_p, {"exp_avg": m, "exp_avg_sq": v, "mu_product": mu_product}
+
+
+NAdam = Rule(
+    "NAdam", dict(lr=2e-3, **_BASE, momentum_decay=4e-3, decoupled_weight_decay=False),
+    nadam_step,
+    lambda p, h: {"exp_avg": jnp.zeros_like(p), "exp_avg_sq": jnp.zeros_like(p),
+                  "mu_product": jnp.ones((), jnp.float32)},
+    momentum_key="betas", flags=("maximize", "decoupled_weight_decay"))
+
+
+def radam_step(g, p, slots, h, t):
+    """torch RAdam: the rectified update once ``rho_t > 5``, plain momentum SGD before."""
+    beta1, beta2 = h["betas"]
+    g, p = _decay(sign_flip(g, h), p, h, h["decoupled_weight_decay"])
+    m, v = _moments(g, slots, beta1, beta2)
+    bc2 = one_minus_pow(beta2, t)
+    m_hat = m / one_minus_pow(beta1, t)
+    rho_inf = 2 / (1 - beta2) - 1
+    rho_t = rho_inf - 2 * t * power(beta2, t) / bc2
+    rect = jnp.sqrt(jnp.maximum((rho_t - 4) * (rho_t - 2) * rho_inf, 0)
+                    / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+    adaptive = jnp.sqrt(bc2) / (jnp.sqrt(v) + h["eps"])
+    lr = h["lr"]
+    rectified = p + m_hat * lr * adaptive * rect * -1.0
+    plain = p + m_hat * lr * -1.0
+    return jnp.where(rho_t > 5, rectified, plain), {"exp_avg": m, "exp_avg_sq": v}
+
+
+RAdam = Rule("RAdam", dict(lr=1e-3, **_BASE, decoupled_weight_decay=False), radam_step,
+             lambda p, h: {"exp_avg": jnp.zeros_like(p), "exp_avg_sq": jnp.zeros_like(p)},
+             momentum_key="betas", flags=("maximize", "decoupled_weight_decay"))
+
+RULES = (Adam, AdamW, Adamax, NAdam, RAdam)

@@ -1,0 +1,34 @@
+"""The one global clock: the outermost wrapper counts micro-iterations.
+
+``clocked(inner)`` keeps the global iteration ``it`` (0-based, one per call of
+``update``) and hands it to ``inner`` as ``iteration=it``; inner
+transformations never keep a clock of their own that could drift.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+
+class ClockedState(NamedTuple):
+    iteration: jax.Array  # the next update's global micro-iteration
+    inner: Any
+
+
+def clocked(inner: optax.GradientTransformation) -> optax.GradientTransformationExtraArgs:
+    inner = optax.with_extra_args_support(inner)
+
+    def init(params):
+        return ClockedState(jnp.zeros((), jnp.int32), inner.init(params))
+
+    def update(updates, state, params=None, **extra):
+        extra.pop("iteration", None)
+        updates, inner_state = inner.update(updates, state.inner, params,
+                                            iteration=state.iteration, **extra)
+        return updates, ClockedState(state.iteration + 1, inner_state)
+
+    return optax.GradientTransformationExtraArgs(init, update)

@@ -1,0 +1,74 @@
+"""An optimizer as a per-tensor update rule with torch's argument names and defaults.
+
+A ``Rule`` holds what one ``torch.optim`` class does to one parameter tensor:
+
+    step(g, p, slots, h, t) -> (new_p, new_slots)
+
+``g``/``p`` are the gradient and the parameter, ``slots`` the tensor's state
+(momentum buffers, second moments, ... as a dict), ``h`` the tensor's
+hyperparameters (a dict keyed by torch's argument names; ``lr`` and the
+momentum follow their schedules) and ``t`` the tensor's own step count after
+this update (1 at its first update; a skipped update does not count). The
+generic transformation (``torch_optimizer.py``) maps it over the leaves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+
+import jax.numpy as jnp
+
+REQUIRED = object()
+# torch arguments that select an implementation, never the maths
+IMPLEMENTATION_ARGS = ("foreach", "capturable", "differentiable", "fused")
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    name: str
+    defaults: dict
+    step: Callable
+    init_slots: Callable = lambda p, h: {}
+    momentum_key: str | None = None  # 'momentum', 'betas' (betas[0]) or None
+    validate: Callable = lambda h: None
+    flags: tuple[str, ...] = ()  # boolean arguments (static per tensor)
+
+
+def one_minus_pow(beta, t):
+    """``1 - beta**t`` without cancellation (``-expm1(t log beta)``).
+
+    With a constant ``beta`` its log is taken in float64 on the host.
+    """
+    if isinstance(beta, (int, float)):
+        if beta <= 0:
+            return 1.0 - jnp.power(beta, t)
+        return -jnp.expm1(t * math.log(beta))
+    return -jnp.expm1(t * jnp.log(beta))
+
+
+def power(beta, t):
+    if isinstance(beta, (int, float)) and beta > 0:
+        return jnp.exp(t * math.log(beta))
+    return jnp.power(beta, t)
+
+
+def lerp(start, end, weight):
+    """torch ``start.lerp_(end, weight)``: the formula switches at weight 0.5."""
+    diff = end - start
+    if isinstance(weight, (int, float)):
+        return start + weight * diff if weight < 0.5 else end - diff * (1 - weight)
+    return jnp.where(weight < 0.5, start + weight * diff, end - diff * (1 - weight))
+
+
+def sign_flip(g, h):
+    return -g if h.get("maximize", False) else g
+
+
+def coupled_decay(g, p, h):
+    """``g + wd * p`` (torch's L2 weight decay); skipped when wd is a static 0."""
+    wd = h.get("weight_decay", 0)
+    if isinstance(wd, (int, float)) and wd == 0:
+        return g
+    return g + wd * p

@@ -1,0 +1,206 @@
+"""One optax transformation for every torch-style optimizer rule.
+
+``torch_optimizer("SGD", lr=..., momentum=..., lr_schedule=..., ...)`` maps the
+rule (``rule.py``) over the parameter leaves in one fused update:
+
+- every hyperparameter is a scalar or a pytree of per-leaf values shaped like the
+  params (torch param groups without a loop over groups at step time); per-leaf
+  flags (nesterov, amsgrad, lars_exclude, ...) are static and select code paths;
+- ``lr`` and the momentum (``betas[0]`` for the Adam family) follow schedules of
+  the global iteration, evaluated once per update on the vector of per-leaf bases;
+- the iteration is handed in by an outer wrapper (``iteration=``) so no inner
+  clock can drift; standing alone, the transformation counts its own updates;
+- ``grad_mask`` (a pytree of booleans, traced) marks the leaves that have a
+  gradient at this update: the others keep their value and all of their state,
+  step counts included (torch skips ``p.grad is None``).
+
+The update returned is ``new_p - p``, so ``optax.apply_updates`` lands on torch's
+new parameter value (exactly, whenever the subtraction is exact).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ..errors import ConfigError
+from ..registry import OPTIMIZERS
+from .rule import IMPLEMENTATION_ARGS, REQUIRED, Rule
+
+
+class TorchOptimizerState(NamedTuple):
+    count: jax.Array  # updates applied: the clock when none is handed in
+    step: Any  # per-leaf int32 step counts (torch's state['step'])
+    slots: Any  # per-leaf dict of state tensors
+    lr: Any  # per-leaf lr in force at the last update (what mmcv logs)
+    momentum: Any  # per-leaf momentum / betas[0] at the last update, or None
+
+
+REFUSED = {
+    "LBFGS": "it needs a closure that re-evaluates the loss",
+    "SparseAdam": "it needs sparse gradients, which JAX does not produce",
+}
+
+
+def resolve_rule(name_or_rule) -> Rule:
+    """A Rule, or the registered rule of that name (LBFGS / SparseAdam refused)."""
+    if isinstance(name_or_rule, Rule):
+        return name_or_rule
+    if name_or_rule in REFUSED:
+        raise ConfigError(f"optimizer.type={name_or_rule!r} is not supported: "
+                          f"{REFUSED[name_or_rule]}")
+    return OPTIMIZERS.get(name_or_rule, "optimizer.type")
+
+
+def check_arguments(rule: Rule, hparams: dict) -> dict:
+    """torch's argument names and defaults; TypeError naming a bad keyword."""
+    unknown = [k for k in hparams if k not in rule.defaults and k not in IMPLEMENTATION_ARGS]
+    if unknown:
+        raise TypeError(f"{rule.name} got unexpected keyword argument(s) "
+                        f"{', '.join(map(repr, unknown))}; it takes "
+                        f"{', '.join(map(repr, rule.defaults))}")
+    values = {k: hparams.get(k, v) for k, v in rule.defaults.items()}
+    missing = [k for k, v in values.items() if v is REQUIRED]
+    if missing:
+        raise TypeError(f"{rule.name} is missing the required argument(s) "
+                        f"{', '.join(map(repr, missing))}")
+    return values
+
+
+def _per_leaf(value, treedef):
+    """A value given once, or per leaf as a pytree shaped like the params."""
+    if isinstance(value, (dict, list)) or hasattr(value, "keys"):
+        try:
+            return treedef.flatten_up_to(value)
+        except (ValueError, TypeError):
+            pass
+    return [value] * treedef.num_leaves
+
+
+def _stack(values):
+    """Per-leaf bases (scalars or tuples of scalars) -> a vector (or tuple of vectors)."""
+    return jax.tree.map(lambda *xs: np.asarray(xs, np.float64), *values)
+
+
+def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
+                    group_index=None, **hparams) -> optax.GradientTransformationExtraArgs:
+    """A torch.optim-exact optimizer as an optax transformation.
+
+    Args:
+      name_or_rule: a registered optimizer name ('SGD', 'LARS', 'Adam', ...) or a Rule.
+      lr_schedule, momentum_schedule: ``Schedule`` objects ``(it, base) -> value``
+        (``oss.parse_schedule``) applied to each leaf's own base value.
+      group_index: each leaf's param-group index for per-group schedule values
+        (OneCycle lists); a pytree of ints or None for the leaf's position.
+      **hparams: torch's keyword arguments; each a scalar or a per-leaf pytree.
+    """
+    rule = resolve_rule(name_or_rule)
+    values = check_arguments(rule, hparams)
+    mkey = rule.momentum_key
+
+    def leaf_hparams(treedef):
+        columns = {k: _per_leaf(v, treedef) for k, v in values.items()}
+        leaves = [{k: col[i] for k, col in columns.items()} for i in range(treedef.num_leaves)]
+        for h in leaves:
+            for flag in rule.flags:
+                h[flag] = bool(h[flag])
+            rule.validate(h)
+        return leaves
+
+    def bases(hs, treedef, key, schedule, pick):
+        groups = (list(range(treedef.num_leaves)) if group_index is None
+                  else _per_leaf(group_index, treedef))
+        return _stack([schedule.base_value(pick(h), g) for h, g in zip(hs, groups)])
+
+    def momentum_of(h):
+        return h["betas"][0] if mkey == "betas" else h[mkey]
+
+    def scheduled(hs, treedef, it):
+        """Per-leaf lr and momentum at iteration ``it`` (lists of scalars)."""
+        if lr_schedule is None:
+            lrs = [jnp.asarray(h["lr"], _dtype()) for h in hs]
+        else:
+            vec = lr_schedule(it, bases(hs, treedef, "lr", lr_schedule, lambda h: h["lr"]))
+            lrs = list(vec)
+        moms = None
+        if mkey is not None:
+            if momentum_schedule is None:
+                moms = [jnp.asarray(momentum_of(h), _dtype()) for h in hs]
+            else:
+                vec = momentum_schedule(it, bases(hs, treedef, "momentum", momentum_schedule,
+                                                  momentum_of))
+                moms = list(vec)
+        return lrs, moms
+
+    def init(params):
+        leaves, treedef = jax.tree.flatten(params)
+        hs = leaf_hparams(treedef)
+        lrs, moms = scheduled(hs, treedef, jnp.zeros((), jnp.int32))
+        unflat = lambda xs: None if xs is None else jax.tree.unflatten(treedef, xs)
+        return TorchOptimizerState(
+            count=jnp.zeros((), jnp.int32),
+            step=unflat([jnp.zeros((), jnp.int32) for _ in leaves]),
+            slots=unflat([rule.init_slots(p, h) for p, h in zip(leaves, hs)]),
+            lr=unflat(lrs),
+            momentum=unflat(moms),
+        )
+
+    def update(updates, state, params=None, *, iteration=None, grad_mask=None, **extra):
+        del extra
+        if params is None:
+            raise ValueError(f"{rule.name} needs the params: call update(grads, state, params)")
+        grads, treedef = jax.tree.flatten(updates)
+        ps = treedef.flatten_up_to(params)
+        steps = treedef.flatten_up_to(state.step)
+        slots = treedef.flatten_up_to(state.slots)
+        masks = [None] * len(grads) if grad_mask is None else treedef.flatten_up_to(grad_mask)
+        hs = leaf_hparams(treedef)
+        it = state.count if iteration is None else iteration
+        lrs, moms = scheduled(hs, treedef, it)
+        out_u, out_step, out_slots = [], [], []
+        for i, (g, p, t, s, h, mask) in enumerate(zip(grads, ps, steps, slots, hs, masks)):
+            h = dict(h, lr=lrs[i].astype(p.dtype))
+            if moms is not None:
+                m = moms[i].astype(p.dtype)
+                h[mkey] = (m, h["betas"][1]) if mkey == "betas" else m
+            t_new = t + 1
+            new_p, new_s = rule.step(g, p, s, h, t_new.astype(p.dtype))
+            if mask is not None:
+                new_p = jnp.where(mask, new_p, p)
+                new_s = jax.tree.map(functools.partial(jnp.where, mask), new_s, s)
+                t_new = jnp.where(mask, t_new, t)
+            out_u.append(new_p - p)
+            out_step.append(t_new)
+            out_slots.append(new_s)
+        unflat = lambda xs: None if xs is None else jax.tree.unflatten(treedef, xs)
+        new_state = TorchOptimizerState(
+            count=state.count + 1, step=unflat(out_step), slots=unflat(out_slots),
+            lr=unflat(lrs), momentum=unflat(moms))
+        return unflat(out_u), new_state
+
+    return optax.GradientTransformationExtraArgs(init, update)
+
+
+def _dtype():
+    return jax.dtypes.canonicalize_dtype(jnp.float64)
+
+
+def current_hparams(opt_state) -> dict:
+    """The per-parameter lr and momentum in force at the last update, for logging.
+
+    Finds the torch-style optimizer state anywhere inside ``opt_state`` (e.g. in
+    an ``optax.chain``) and returns ``{'lr': tree, 'momentum': tree or None}``.
+    """
+    found = [s for s in jax.tree.leaves(
+        opt_state, is_leaf=lambda x: isinstance(x, TorchOptimizerState))
+        if isinstance(s, TorchOptimizerState)]
+    if not found:
+        raise ValueError("no optax_selfsup optimizer state found in opt_state")
+    if len(found) > 1:
+        raise ValueError(f"{len(found)} optax_selfsup optimizer states found; pass one")
+    return {"lr": found[0].lr, "momentum": found[0].momentum}
