@@ -1,25 +1,59 @@
-"""Config + params -> one optax transformation (SPEC sections 1 to 4).
+"""Config + params -> one optax transformation (SPEC sections 1 to 6).
 
-``build_optimizer(cfg, params, steps_per_epoch=N)`` reads ``optimizer``,
-``lr_config``, ``momentum_config`` and ``runner`` and returns the torch-exact
-optimizer driven by the global clock. Parameter-wise options and
-``optimizer_config`` come on top of this in later layers.
+``build_optimizer(cfg, params, steps_per_epoch=N)`` reads ``optimizer`` (with
+``paramwise_options`` and the finetune constructor's layer decay),
+``lr_config``, ``momentum_config``, ``runner``, ``optimizer_config``, ``fp16``
+and ``custom_hooks`` (SimSiamHook), and assembles, outermost first::
+
+    clocked -> accumulate (update_interval) -> skip_frozen -> dynamic_loss_scale
+            -> chain(clip_grad_norm, torch_optimizer)
+
+Every parameter-wise value is a per-leaf constant; the one global clock lives
+in ``clocked``. ``describe(cfg, params)`` shows what each parameter gets.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
+import jax
+import jax.numpy as jnp
 import optax
 
 from .clock import Clock
 from .errors import ConfigError
-from .schedules import parse_schedule
+from .hook_config import HookSettings, SimSiamSettings, parse_hooks, parse_simsiam
+from .names import torch_names
+from .paramwise import constructor_options, resolve_paramwise, warn_unmatched
+from .schedules import Schedule, parse_schedule
+from .transforms.accumulate import accumulate
+from .transforms.clip import clip_grad_norm
 from .transforms.clocked import clocked
-from .transforms.rule import IMPLEMENTATION_ARGS
+from .transforms.frozen import frozen_until, skip_frozen
+from .transforms.loss_scale import dynamic_loss_scale
+from .transforms.rule import IMPLEMENTATION_ARGS, Rule
 from .transforms.torch_optimizer import check_arguments, resolve_rule, torch_optimizer
 
 
-def _optimizer_config(cfg: dict):
-    if "optimizer" not in cfg or cfg["optimizer"] is None:
+@dataclasses.dataclass
+class Plan:
+    """Everything a config decides, per parameter and for the run."""
+
+    names: list[str]
+    rule: Rule
+    clock: Clock
+    hparams: list[dict]  # per leaf: the optimizer's keyword arguments
+    fix_lr: list[bool]
+    frozen_until: list[int]
+    grouped: bool  # one param group per parameter (paramwise options given)
+    lr_schedule: Schedule | None
+    momentum_schedule: Schedule | None
+    hooks: HookSettings
+    simsiam: SimSiamSettings | None
+
+
+def _optimizer_config(cfg: dict) -> dict:
+    if not isinstance(cfg, dict) or cfg.get("optimizer") is None:
         raise ConfigError("the config has no 'optimizer' (e.g. optimizer = dict(type='SGD', "
                           "lr=0.1, momentum=0.9))")
     opt = dict(cfg["optimizer"])
@@ -28,34 +62,120 @@ def _optimizer_config(cfg: dict):
     return opt
 
 
-def build_optimizer(cfg: dict, params, *, steps_per_epoch: int | None = None
-                    ) -> optax.GradientTransformationExtraArgs:
-    """The optax transformation an MMSelfSup config describes, for ``params``.
-
-    ``params`` is any pytree of arrays: nested dicts, Flax Linen ``params`` or a
-    Flax NNX ``nnx.State``. The returned transformation's ``update`` takes the
-    params as its third argument.
-    """
+def plan_optimizer(cfg: dict, params, *, steps_per_epoch=None, name_map="default") -> Plan:
+    names = torch_names(params, name_map)
     opt = _optimizer_config(cfg)
+    paramwise, opt = constructor_options(names, opt)
     rule = resolve_rule(opt.pop("type"))
-    opt.pop("paramwise_options", None)
+    for key in IMPLEMENTATION_ARGS:
+        opt.pop(key, None)
     try:
-        check_arguments(rule, opt)
+        base = check_arguments(rule, opt)
     except TypeError as err:
         raise ConfigError(f"optimizer: {err}") from None
-    clock = Clock.from_runner_config(cfg.get("runner") or _missing_runner(), steps_per_epoch)
+    if paramwise is None:
+        groups = [{} for _ in names]
+    else:
+        groups, unmatched = resolve_paramwise(names, dict(cfg["optimizer"]), paramwise)
+        warn_unmatched(unmatched)
+    hparams = [{k: g.get(k, v) for k, v in base.items()} for g in groups]
+    runner = cfg.get("runner")
+    if runner is None:
+        raise ConfigError("the config has no 'runner' (e.g. runner = dict(type="
+                          "'EpochBasedRunner', max_epochs=200)); it fixes the run length")
+    clock = Clock.from_runner_config(runner, steps_per_epoch)
     lr_schedule = parse_schedule(cfg.get("lr_config"), "lr", clock)
     momentum_schedule = parse_schedule(cfg.get("momentum_config"), "momentum", clock)
     if momentum_schedule is not None and rule.momentum_key is None:
         raise ConfigError(f"momentum_config is set but {rule.name} has no momentum or betas "
                           "to schedule; remove momentum_config or pick an optimizer with one")
-    del params  # the per-leaf layout is read from the params at init time
-    tx = torch_optimizer(rule, lr_schedule=lr_schedule, momentum_schedule=momentum_schedule,
-                         group_index=0, **{k: v for k, v in opt.items()
-                                           if k not in IMPLEMENTATION_ARGS})
+    hooks = parse_hooks(cfg)
+    return Plan(
+        names=names, rule=rule, clock=clock, hparams=hparams,
+        fix_lr=[bool(g.get("fix_lr", False)) for g in groups],
+        frozen_until=frozen_until(names, hooks.frozen_layers),
+        grouped=paramwise is not None, lr_schedule=lr_schedule,
+        momentum_schedule=momentum_schedule, hooks=hooks, simsiam=parse_simsiam(cfg))
+
+
+def simsiam_active(plan: Plan):
+    """When the SimSiamHook's lr is in force, as a function of the iteration.
+
+    Hook order (mmcv priorities): the lr hook runs before the SimSiamHook. With
+    ``adjust_by_epoch=False`` the fixed lr is set after the lr hook every
+    iteration. With ``adjust_by_epoch=True`` it is set at epoch starts only, so
+    a by-iteration lr hook overrides it at once, and a by-epoch lr hook
+    overrides it during warmup and, from ``it == W``, for the rest of that epoch.
+    """
+    settings, schedule = plan.simsiam, plan.lr_schedule
+    if not settings.adjust_by_epoch or schedule is None:
+        return lambda it: jnp.asarray(True)
+    if not schedule.by_epoch:
+        return lambda it: jnp.asarray(False)
+    if schedule.warmup is None:
+        return lambda it: jnp.asarray(True)
+    w, spe = schedule.warmup.length, plan.clock.steps_per_epoch
+    return lambda it: (it >= w) & ((it // spe) != (w // spe))
+
+
+def _tree(params, values):
+    return jax.tree.unflatten(jax.tree.structure(params), values)
+
+
+def build_optimizer(cfg: dict, params, *, steps_per_epoch: int | None = None,
+                    name_map="default") -> optax.GradientTransformationExtraArgs:
+    """The optax transformation an MMSelfSup config describes, for ``params``.
+
+    ``params`` is any pytree of arrays (nested dicts, Flax Linen ``params``, an
+    NNX ``nnx.State``). Leaf names are the key paths joined by '.', translated by
+    ``name_map`` ('default' turns Flax spellings into torch ones, see
+    ``names.py``; None keeps them) before the paramwise regexes see them. With
+    ``fp16``, multiply the loss by ``oss.loss_scale(opt_state)`` before taking
+    gradients; the transformation unscales them.
+    """
+    plan = plan_optimizer(cfg, params, steps_per_epoch=steps_per_epoch, name_map=name_map)
+    columns = {k: _tree(params, [h[k] for h in plan.hparams]) for k in plan.rule.defaults}
+    lr_override = None
+    if plan.simsiam is not None and any(plan.fix_lr):
+        lr_override = (_tree(params, plan.fix_lr), plan.simsiam.lr, simsiam_active(plan))
+    group_index = (_tree(params, list(range(len(plan.names)))) if plan.grouped else 0)
+    tx = torch_optimizer(plan.rule, lr_schedule=plan.lr_schedule,
+                         momentum_schedule=plan.momentum_schedule, group_index=group_index,
+                         lr_override=lr_override, **columns)
+    hooks = plan.hooks
+    if hooks.grad_clip is not None:
+        tx = optax.chain(clip_grad_norm(*hooks.grad_clip), tx)
+    if hooks.loss_scale is not None:
+        tx = dynamic_loss_scale(tx, **hooks.loss_scale)
+    if any(plan.frozen_until):
+        tx = skip_frozen(tx, _tree(params, plan.frozen_until))
+    if hooks.update_interval > 1:
+        tx = accumulate(tx, hooks.update_interval, plan.clock.max_iters,
+                        flush_remainder=hooks.flush_remainder)
     return clocked(tx)
 
 
-def _missing_runner():
-    raise ConfigError("the config has no 'runner' (e.g. runner = dict(type='EpochBasedRunner', "
-                      "max_epochs=200)); it fixes the run length the schedules need")
+def describe(cfg: dict, params, *, steps_per_epoch: int | None = None,
+             name_map="default") -> list[dict]:
+    """Per parameter: name, lr, weight_decay, momentum, lars_exclude, fix_lr, frozen_until.
+
+    The values are the group's base values (what the schedules start from).
+    """
+    plan = plan_optimizer(cfg, params, steps_per_epoch=steps_per_epoch, name_map=name_map)
+    rows = []
+    mkey = plan.rule.momentum_key
+    for i, name in enumerate(plan.names):
+        h = plan.hparams[i]
+        momentum = None if mkey is None else (h["betas"][0] if mkey == "betas" else h[mkey])
+        rows.append(dict(name=name, lr=h["lr"], weight_decay=h.get("weight_decay"),
+                         momentum=momentum, lars_exclude=bool(h.get("lars_exclude", False)),
+                         fix_lr=plan.fix_lr[i], frozen_until=plan.frozen_until[i]))
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    keys = ["name", "lr", "weight_decay", "momentum", "lars_exclude", "fix_lr", "frozen_until"]
+    cells = [keys] + [[f"{r[k]:.6g}" if isinstance(r[k], float) else str(r[k]) for k in keys]
+                      for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(keys))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells)

@@ -88,7 +88,8 @@ def _stack(values):
 
 
 def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
-                    group_index=None, **hparams) -> optax.GradientTransformationExtraArgs:
+                    group_index=None, lr_override=None,
+                    **hparams) -> optax.GradientTransformationExtraArgs:
     """A torch.optim-exact optimizer as an optax transformation.
 
     Args:
@@ -96,7 +97,11 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
       lr_schedule, momentum_schedule: ``Schedule`` objects ``(it, base) -> value``
         (``oss.parse_schedule``) applied to each leaf's own base value.
       group_index: each leaf's param-group index for per-group schedule values
-        (OneCycle lists); a pytree of ints or None for the leaf's position.
+        (OneCycle lists); a pytree of ints, one int for all, or None for the
+        leaf's position.
+      lr_override: ``(fixed, value, active)``: leaves whose ``fixed`` flag is set
+        (a per-leaf list or pytree of bools) use lr ``value`` while
+        ``active(it)`` holds (MMSelfSup's SimSiamHook).
       **hparams: torch's keyword arguments; each a scalar or a per-leaf pytree.
     """
     rule = resolve_rule(name_or_rule)
@@ -127,6 +132,11 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         else:
             vec = lr_schedule(it, bases(hs, treedef, "lr", lr_schedule, lambda h: h["lr"]))
             lrs = list(vec)
+        if lr_override is not None:
+            fixed, value, active = lr_override
+            on = active(it)
+            lrs = [jnp.where(on, jnp.asarray(value, lr.dtype), lr) if f else lr
+                   for f, lr in zip(_per_leaf(fixed, treedef), lrs)]
         moms = None
         if mkey is not None:
             if momentum_schedule is None:
@@ -188,19 +198,3 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
 
 def _dtype():
     return jax.dtypes.canonicalize_dtype(jnp.float64)
-
-
-def current_hparams(opt_state) -> dict:
-    """The per-parameter lr and momentum in force at the last update, for logging.
-
-    Finds the torch-style optimizer state anywhere inside ``opt_state`` (e.g. in
-    an ``optax.chain``) and returns ``{'lr': tree, 'momentum': tree or None}``.
-    """
-    found = [s for s in jax.tree.leaves(
-        opt_state, is_leaf=lambda x: isinstance(x, TorchOptimizerState))
-        if isinstance(s, TorchOptimizerState)]
-    if not found:
-        raise ValueError("no optax_selfsup optimizer state found in opt_state")
-    if len(found) > 1:
-        raise ValueError(f"{len(found)} optax_selfsup optimizer states found; pass one")
-    return {"lr": found[0].lr, "momentum": found[0].momentum}

@@ -1,0 +1,69 @@
+"""Torch-style dotted names for the leaves of a JAX pytree, and Flax -> torch translation.
+
+A leaf's name is its key path joined with '.' (dict keys, attribute names,
+sequence indices): ``{'backbone': {'layer1': [{'conv1': {'kernel': ...}}]}}``
+gives ``backbone.layer1.0.conv1.kernel``. MMSelfSup's regexes are written for
+torch names, so ``DEFAULT_NAME_MAP`` rewrites Flax spellings first:
+
+- a leading ``params.`` (Linen's collection) is dropped;
+- ``kernel``, ``scale`` and ``embedding`` leaves become ``weight``;
+- Linen's auto-names ``BatchNorm_3`` / ``GroupNorm_0`` / ``LayerNorm_1`` become
+  ``bn3`` / ``gn0`` / ``ln1``, so ``(bn|gn)(\\d+)?.(weight|bias)`` selects them;
+- ``nn.Sequential``'s ``layers_1`` becomes ``1`` (torch's Sequential index), and a
+  Linen list attribute's ``layer1_0`` becomes ``layer1.0`` (torch's ModuleList).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import jax
+
+DEFAULT_NAME_MAP: tuple[tuple[str, str], ...] = (
+    (r"^params\.", ""),
+    (r"\.(kernel|scale|embedding)$", ".weight"),
+    (r"(^|\.)BatchNorm_(\d+)(?=\.)", r"\1bn\2"),
+    (r"(^|\.)GroupNorm_(\d+)(?=\.)", r"\1gn\2"),
+    (r"(^|\.)LayerNorm_(\d+)(?=\.)", r"\1ln\2"),
+    (r"(^|\.)layers_(\d+)(?=\.)", r"\1\2"),
+    (r"_(\d+)(?=\.)", r".\1"),
+)
+
+
+def _key_str(key) -> str:
+    for attr in ("key", "name", "idx"):
+        if hasattr(key, attr):
+            return str(getattr(key, attr))
+    return str(key)
+
+
+def leaf_names(params) -> list[str]:
+    """The dotted key path of every leaf, in ``jax.tree.leaves`` order."""
+    paths = jax.tree_util.tree_flatten_with_path(params)[0]
+    return [".".join(_key_str(k) for k in path) for path, _ in paths]
+
+
+def make_name_map(name_map) -> Callable[[str], str]:
+    """``'default'`` | ``None`` (identity) | callable | sequence of (regex, replacement)."""
+    if name_map is None:
+        return lambda name: name
+    if callable(name_map):
+        return name_map
+    rules = DEFAULT_NAME_MAP if isinstance(name_map, str) and name_map == "default" else name_map
+    if isinstance(name_map, str) and name_map != "default":
+        raise ValueError(f"name_map={name_map!r}: use 'default', None, a callable or a list of "
+                         "(regex, replacement) pairs")
+    compiled = [(re.compile(pattern), repl) for pattern, repl in rules]
+
+    def translate(name: str) -> str:
+        for pattern, repl in compiled:
+            name = pattern.sub(repl, name)
+        return name
+
+    return translate
+
+
+def torch_names(params, name_map="default") -> list[str]:
+    translate = make_name_map(name_map)
+    return [translate(n) for n in leaf_names(params)]

@@ -1,0 +1,58 @@
+"""Gradient clipping with torch ``clip_grad_norm_`` semantics (mmcv ``grad_clip``).
+
+``total`` is the p-norm of the per-tensor p-norms (``inf``: the largest |g|)
+over the leaves that have a gradient (``grad_mask``); ``coef = max_norm /
+(total + 1e-6)``; gradients are multiplied by ``min(coef, 1)``. The pre-clip
+norm is kept in the state (mmcv logs it as ``grad_norm``).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+
+class ClipState(NamedTuple):
+    grad_norm: jax.Array  # the pre-clip total norm at the last update
+
+
+def _norm(g, p):
+    a = jnp.abs(g).ravel()
+    if p == float("inf"):
+        return jnp.max(a, initial=0.0)
+    if p == 2:
+        return jnp.sqrt(jnp.sum(a * a))
+    if p == 1:
+        return jnp.sum(a)
+    return jnp.sum(a ** p) ** (1.0 / p)
+
+
+def clip_grad_norm(max_norm: float,
+                   norm_type: float = 2.0) -> optax.GradientTransformationExtraArgs:
+    norm_type = float(norm_type)
+    if not norm_type > 0:
+        raise ValueError(f"grad_clip.norm_type={norm_type} must be > 0 or inf")
+
+    def init(params):
+        del params
+        return ClipState(jnp.zeros((), jnp.float32))
+
+    def update(updates, state, params=None, *, grad_mask=None, **extra):
+        del params, extra
+        leaves, treedef = jax.tree.flatten(updates)
+        masks = [None] * len(leaves) if grad_mask is None else treedef.flatten_up_to(grad_mask)
+        norms = []
+        for g, m in zip(leaves, masks):
+            n = _norm(g, norm_type)
+            norms.append(n if m is None else jnp.where(m, n, 0.0))
+        if not norms:
+            return updates, state
+        total = _norm(jnp.stack(norms), norm_type)
+        coef = jnp.minimum(max_norm / (total + 1e-6), 1.0)
+        clipped = jax.tree.map(lambda g: g * coef.astype(g.dtype), updates)
+        return clipped, ClipState(total.astype(jnp.float32))
+
+    return optax.GradientTransformationExtraArgs(init, update)

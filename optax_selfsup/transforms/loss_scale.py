@@ -1,0 +1,60 @@
+"""Loss scaling for float16 training (MMSelfSup ``GradAccumFp16OptimizerHook``).
+
+torch ``GradScaler`` semantics: the loss is multiplied by ``scale`` (read it
+with ``oss.loss_scale(opt_state)``); this transformation multiplies the
+gradients by ``1/scale``; if any gradient of a leaf that has one is not
+finite, the update is skipped (params and optimizer state untouched) and
+``scale *= backoff_factor``; after ``growth_interval`` finite updates in a row,
+``scale *= growth_factor``. A fixed ``loss_scale=X`` is
+``init_scale=X, growth_factor=1, backoff_factor=1``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+
+class LossScaleState(NamedTuple):
+    scale: jax.Array
+    growth_tracker: jax.Array
+    inner: Any
+
+
+def dynamic_loss_scale(inner: optax.GradientTransformation, init_scale: float = 2.0**16,
+                       growth_factor: float = 2.0, backoff_factor: float = 0.5,
+                       growth_interval: int = 2000) -> optax.GradientTransformationExtraArgs:
+    inner = optax.with_extra_args_support(inner)
+
+    def init(params):
+        return LossScaleState(jnp.asarray(init_scale, jnp.float32), jnp.zeros((), jnp.int32),
+                              inner.init(params))
+
+    def update(updates, state, params=None, *, grad_mask=None, **extra):
+        inv = (1.0 / state.scale).astype(jnp.float32)
+        updates = jax.tree.map(lambda g: g * inv.astype(g.dtype), updates)
+        leaves, treedef = jax.tree.flatten(updates)
+        masks = [None] * len(leaves) if grad_mask is None else treedef.flatten_up_to(grad_mask)
+        finite = jnp.asarray(True)
+        for g, m in zip(leaves, masks):
+            ok = jnp.all(jnp.isfinite(g))
+            finite = finite & (ok if m is None else (ok | ~m))
+
+        def apply(inner_state):
+            return inner.update(updates, inner_state, params, grad_mask=grad_mask, **extra)
+
+        def skip(inner_state):
+            return jax.tree.map(jnp.zeros_like, updates), inner_state
+
+        new_updates, inner_state = jax.lax.cond(finite, apply, skip, state.inner)
+        tracker = jnp.where(finite, state.growth_tracker + 1, 0)
+        grow = tracker == growth_interval
+        scale = jnp.where(finite, jnp.where(grow, state.scale * growth_factor, state.scale),
+                          state.scale * backoff_factor)
+        tracker = jnp.where(grow, 0, tracker)
+        return new_updates, LossScaleState(scale.astype(jnp.float32), tracker, inner_state)
+
+    return optax.GradientTransformationExtraArgs(init, update)
