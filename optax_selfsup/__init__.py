@@ -2,6 +2,7 @@
 
 from .builder import build_optimizer, describe, format_table, plan_optimizer
 from .clock import Clock
+from .config import load_config, merge_options
 from .errors import ConfigError
 from .optimizers import (
     REQUIRED,
@@ -31,11 +32,10 @@ from .transforms.loss_scale import dynamic_loss_scale
 from .transforms.torch_optimizer import TorchOptimizerState
 
 __all__ = [
-    "Clock", "ConfigError", "build_optimizer", "describe", "format_table", "plan_optimizer",
-    "LR_POLICIES", "MOMENTUM_POLICIES", "OPTIMIZERS",
-    "REQUIRED",
-    "Schedule", "TorchOptimizerState", "adadelta", "adagrad", "adam", "adamax", "adamw", "asgd",
-    "current_hparams", "loss_scale", "accumulate", "clip_grad_norm", "clocked", "skip_frozen",
-    "dynamic_loss_scale", "lars", "lr_schedule", "momentum_schedule", "nadam", "parse_schedule",
-    "radam", "register_optimizer", "rmsprop", "rprop", "sgd", "torch_optimizer",
+    "accumulate", "adadelta", "adagrad", "adam", "adamax", "adamw", "asgd", "build_optimizer",
+    "clip_grad_norm", "Clock", "clocked", "ConfigError", "current_hparams", "describe",
+    "dynamic_loss_scale", "format_table", "lars", "load_config", "loss_scale", "LR_POLICIES",
+    "lr_schedule", "merge_options", "MOMENTUM_POLICIES", "momentum_schedule", "nadam",
+    "OPTIMIZERS", "parse_schedule", "plan_optimizer", "radam", "register_optimizer", "REQUIRED",
+    "rmsprop", "rprop", "Schedule", "sgd", "skip_frozen", "torch_optimizer", "TorchOptimizerState",
 ]

@@ -1,33 +1,245 @@
-"""Reading MMSelfSup 0.x / mmcv 1.x config files into plain dicts (SPEC section 7).
+"""MMSelfSup 0.x / mmcv 1.x config files -> plain dicts (SPEC section 7).
+
+Faithful to mmcv 1.7's ``Config.fromfile(path)._cfg_dict.to_dict()``:
+
+- ``.py`` files are executed; every top-level name not starting with ``__``
+  that is not a module or a function is a key (mmcv keeps single-underscore
+  names such as ``_lr``; ``_base_`` is taken out). ``.json`` / ``.yaml`` load too.
+- ``_base_`` (a path or a list, relative to the file) is loaded first; keys may
+  not repeat among the bases; the child is merged in: dicts merge recursively
+  unless the child dict has ``_delete_=True``, which replaces.
+- ``{{_base_.a.b}}`` stands for the merged bases' value (whole value, also inside
+  lists and tuples); ``{{ fileDirname }}``, ``{{ fileBasename }}``,
+  ``{{ fileBasenameNoExtension }}`` and ``{{ fileExtname }}`` are substituted in
+  the text first.
 
 Config files are Python and run with the user's rights: load only configs you trust.
+Every error names the file and the key.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import types
+import uuid
 
 from .errors import ConfigError
 
+BASE_KEY, DELETE_KEY = "_base_", "_delete_"
+RESERVED_KEYS = ("filename", "text", "pretty_text")
+_EXTENSIONS = (".py", ".json", ".yaml", ".yml")
 
-def _read_python(path: str) -> dict:
-    with open(path, encoding="utf-8") as f:
-        source = f.read()
+
+def _predefined(text: str, path: str) -> str:
+    dirname, basename = os.path.dirname(path), os.path.basename(path)
+    stem, ext = os.path.splitext(basename)
+    values = dict(fileDirname=dirname, fileBasename=basename, fileBasenameNoExtension=stem,
+                  fileExtname=ext)
+    for key, value in values.items():
+        text = re.sub(r"\{\{\s*" + key + r"\s*\}\}", value.replace("\\", "/"), text)
+    return text
+
+
+def _base_placeholders(text: str):
+    """Replace each ``{{_base_.x.y}}`` by a unique quoted placeholder string."""
+    placeholders = {}
+    for var in sorted(set(re.findall(r"\{\{\s*_base_\.([\w\.]+)\s*\}\}", text))):
+        token = f"_{var}_{uuid.uuid4().hex[:6]}"
+        placeholders[token] = var
+        text = re.sub(r"\{\{\s*_base_\." + re.escape(var) + r"\s*\}\}", f'"{token}"', text)
+    return text, placeholders
+
+
+def _execute(text: str, path: str) -> dict:
     try:
-        code = compile(source, path, "exec")
+        code = compile(text, path, "exec")
     except SyntaxError as err:
         raise ConfigError(f"{path}:{err.lineno}: syntax error in config file: {err.msg}") from None
-    namespace: dict = {"__file__": path, "__name__": "__config__"}
-    exec(code, namespace)
+    namespace: dict = {"__file__": path, "__name__": "__mmcv_config__"}
+    exec(code, namespace)  # config files are trusted Python, as in mmcv
     return {k: v for k, v in namespace.items()
-            if not k.startswith("_") and not isinstance(v, types.ModuleType)
-            and not isinstance(v, (types.FunctionType, type))}
+            if not k.startswith("__") and not isinstance(v, (types.ModuleType,
+                                                             types.FunctionType))}
+
+
+def _parse(text: str, path: str) -> dict:
+    if path.endswith(".py"):
+        return _execute(text, path)
+    if path.endswith(".json"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{path}:{err.lineno}: invalid JSON: {err.msg}") from None
+    import yaml
+
+    try:
+        return yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: invalid YAML: {err}") from None
+
+
+def _lookup(bases: dict, var: str, path: str):
+    value = bases
+    for part in var.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise ConfigError(f"{path}: {{{{_base_.{var}}}}} does not exist in its base "
+                              f"config(s) (no key {part!r})")
+        value = value[part]
+    return value
+
+
+def _substitute(value, placeholders, bases, path):
+    if isinstance(value, str) and value in placeholders:
+        return _lookup(bases, placeholders[value], path)
+    if isinstance(value, dict):
+        return {k: _substitute(v, placeholders, bases, path) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_substitute(v, placeholders, bases, path) for v in value)
+    return value
+
+
+def merge(child: dict, base, *, allow_list_keys: bool = False, where: str = "",
+          path: str = "") -> dict:
+    """mmcv ``_merge_a_into_b``: ``child`` wins; ``_delete_=True`` replaces a base dict."""
+    out = list(base) if isinstance(base, list) else dict(base)
+    for key, value in child.items():
+        name = f"{where}.{key}" if where else str(key)
+        if allow_list_keys and isinstance(out, list) and str(key).isdigit():
+            index = int(key)
+            if index >= len(out):
+                raise ConfigError(f"{path}{name}: index {index} is past the end of the list "
+                                  f"(length {len(out)})")
+            out[index] = merge(value, out[index], allow_list_keys=True, where=name, path=path)
+        elif isinstance(value, dict):
+            value = dict(value)
+            if key in out and not value.pop(DELETE_KEY, False):
+                allowed = (dict, list) if allow_list_keys else dict
+                if not isinstance(out[key], allowed):
+                    raise ConfigError(
+                        f"{path}{name}: a dict cannot be merged into the base value "
+                        f"{out[key]!r} ({type(out[key]).__name__}); set {DELETE_KEY}=True to "
+                        "replace it")
+                out[key] = merge(value, out[key], allow_list_keys=allow_list_keys, where=name,
+                                 path=path)
+            else:
+                out[key] = value
+        else:
+            out[key] = value
+    return out
+
+
+def _load(path: str, stack: tuple[str, ...]) -> dict:
+    if path in stack:
+        chain = " -> ".join(stack + (path,))
+        raise ConfigError(f"cycle of _base_ files: {chain}")
+    if not os.path.isfile(path):
+        where = f" (a _base_ of {stack[-1]})" if stack else ""
+        raise ConfigError(f"config file not found: {path}{where}")
+    if os.path.splitext(path)[1] not in _EXTENSIONS:
+        raise ConfigError(f"{path}: only {', '.join(_EXTENSIONS)} config files are supported")
+    with open(path, encoding="utf-8") as f:
+        text = _predefined(f.read(), path)
+    text, placeholders = _base_placeholders(text)
+    cfg = _parse(text, path)
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{path}: a config file must define a mapping, got "
+                          f"{type(cfg).__name__}")
+    for key in cfg:
+        if key in RESERVED_KEYS:
+            raise ConfigError(f"{path}: {key!r} is reserved and cannot be a config key")
+    if DELETE_KEY in cfg:
+        raise ConfigError(f"{path}: a top-level {DELETE_KEY} has no dict to replace; put "
+                          f"{DELETE_KEY}=True inside the dict that replaces its base")
+    if BASE_KEY not in cfg:
+        if placeholders:
+            raise ConfigError(f"{path}: uses {{{{_base_.{next(iter(placeholders.values()))}}}}}"
+                              " but has no _base_")
+        return cfg
+    base_files = cfg.pop(BASE_KEY)
+    base_files = base_files if isinstance(base_files, list) else [base_files]
+    bases: dict = {}
+    origin: dict = {}
+    for name in base_files:
+        if not isinstance(name, str):
+            raise ConfigError(f"{path}: _base_ entries must be paths, got {name!r}")
+        base_path = os.path.normpath(os.path.join(os.path.dirname(path), name))
+        loaded = _load(base_path, stack + (path,))
+        duplicates = sorted(bases.keys() & loaded.keys())
+        if duplicates:
+            raise ConfigError(f"{path}: key(s) {duplicates} appear in more than one _base_ "
+                              f"({origin[duplicates[0]]} and {base_path}); mmcv forbids that")
+        bases.update(loaded)
+        origin.update({k: base_path for k in loaded})
+    cfg = _substitute(cfg, placeholders, bases, path)
+    return merge(cfg, bases, path=f"{path}: ")
 
 
 def load_config(path: str | os.PathLike) -> dict:
-    """Load a config file into a plain dict."""
-    path = os.path.abspath(os.fspath(path))
-    if not os.path.isfile(path):
-        raise ConfigError(f"config file not found: {path}")
-    return _read_python(path)
+    """Load an mmcv 1.x style config file into a plain dict (tuples stay tuples)."""
+    return _load(os.path.abspath(os.path.expanduser(os.fspath(path))), ())
+
+
+def _parse_scalar(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if text == "None":
+        return None
+    return text
+
+
+def _split_top_level(text: str) -> list[str]:
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    if start < len(text):
+        parts.append(text[start:])
+    return parts
+
+
+def parse_option_value(text: str):
+    """mmcv ``DictAction``: numbers, booleans, None, lists ``[a,b]`` and tuples ``(a,b)``."""
+    text = text.strip("'\"").replace(" ", "")
+    if text.startswith("(") and text.endswith(")"):
+        return tuple(parse_option_value(p) for p in _split_top_level(text[1:-1]))
+    if text.startswith("[") and text.endswith("]"):
+        return [parse_option_value(p) for p in _split_top_level(text[1:-1])]
+    if "," not in text:
+        return _parse_scalar(text)
+    return [parse_option_value(p) for p in _split_top_level(text)]
+
+
+def merge_options(cfg: dict, options) -> dict:
+    """Apply ``--cfg-options`` style overrides: ``["optimizer.lr=0.1", ...]`` or a dict.
+
+    Dotted keys create nested dicts; an integer key indexes into a list.
+    """
+    if isinstance(options, dict):
+        items = list(options.items())
+    else:
+        items = []
+        for option in options:
+            if "=" not in option:
+                raise ConfigError(f"--cfg-options {option!r}: expected KEY=VALUE")
+            key, value = option.split("=", 1)
+            items.append((key, parse_option_value(value)))
+    nested: dict = {}
+    for key, value in items:
+        node = nested
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return merge(nested, cfg, allow_list_keys=True, path="--cfg-options: ")

@@ -9,8 +9,9 @@ torch names, so ``DEFAULT_NAME_MAP`` rewrites Flax spellings first:
 - ``kernel``, ``scale`` and ``embedding`` leaves become ``weight``;
 - Linen's auto-names ``BatchNorm_3`` / ``GroupNorm_0`` / ``LayerNorm_1`` become
   ``bn3`` / ``gn0`` / ``ln1``, so ``(bn|gn)(\\d+)?.(weight|bias)`` selects them;
-- ``nn.Sequential``'s ``layers_1`` becomes ``1`` (torch's Sequential index), and a
-  Linen list attribute's ``layer1_0`` becomes ``layer1.0`` (torch's ModuleList).
+- a Linen list attribute's ``layer1_0`` becomes ``layer1.0`` (torch's ModuleList
+  indexing; ``nn.Sequential``'s ``layers_1`` becomes ``layers.1``, where torch
+  would say ``1``: MMSelfSup's regexes do not depend on that part).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ DEFAULT_NAME_MAP: tuple[tuple[str, str], ...] = (
     (r"(^|\.)BatchNorm_(\d+)(?=\.)", r"\1bn\2"),
     (r"(^|\.)GroupNorm_(\d+)(?=\.)", r"\1gn\2"),
     (r"(^|\.)LayerNorm_(\d+)(?=\.)", r"\1ln\2"),
-    (r"(^|\.)layers_(\d+)(?=\.)", r"\1\2"),
     (r"_(\d+)(?=\.)", r".\1"),
 )
 

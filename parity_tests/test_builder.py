@@ -48,16 +48,10 @@ def _run_both(cfg, steps):
     named = [(k, torch.nn.Parameter(torch.tensor(v, dtype=torch.float32)))
              for k, v in params0.items()]
     built = torch_ref.build(cfg, named, steps_per_epoch=SPE)
-    runner = torch_ref.ScheduleRunner(built.optimizer, built.hooks, **built.runner_kwargs)
     ref_lrs = []
-
-    def body(r):
-        for k, p in named:
-            p.grad = torch.tensor(grads[r.iter][k], dtype=torch.float32)
-        ref_lrs.append(built.optimizer.param_groups[0]["lr"])
-        built.optimizer.step()
-
-    runner.run(body, num_iters=steps)
+    torch_ref.Runner(built).train(
+        lambda it: {k: torch.tensor(v, dtype=torch.float32) for k, v in grads[it].items()},
+        record=lambda r: ref_lrs.append(r.optimizer.param_groups[0]["lr"]), num_iters=steps)
     ref = {k: p.detach().numpy() for k, p in named}
     return {k: np.asarray(v) for k, v in params.items()}, ref, np.asarray(lrs), np.asarray(ref_lrs)
 

@@ -12,7 +12,9 @@ class ScheduleRunner:
     def __init__(self, optimizer, hooks, *, steps_per_epoch=None, max_epochs=None,
                  max_iters=None):
         self.optimizer = optimizer
-        self.hooks = [h for h in hooks if h is not None]
+        # mmcv sorts hooks by priority; equal priorities keep registration order
+        self.hooks = sorted((h for h in hooks if h is not None),
+                            key=lambda h: getattr(h, "priority", 50))
         self.steps_per_epoch = steps_per_epoch
         if max_epochs is not None:
             self.max_epochs, self.max_iters = max_epochs, max_epochs * steps_per_epoch

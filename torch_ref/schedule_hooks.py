@@ -103,6 +103,7 @@ class ParamGroupHook:
 
 
 class LrHook(ParamGroupHook):
+    priority = 10  # VERY_HIGH
     warmup_default_ratio = 0.1
 
     def read(self, group):
@@ -122,6 +123,7 @@ class LrHook(ParamGroupHook):
 
 
 class MomentumHook(ParamGroupHook):
+    priority = 30  # HIGH
     warmup_default_ratio = 0.9
 
     def __init__(self, by_epoch=True, warmup=None, warmup_iters=0, warmup_ratio=None):

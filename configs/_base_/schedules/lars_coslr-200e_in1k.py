@@ -1,7 +1,8 @@
-# SimCLR's schedule (MMSelfSup 0.x configs/selfsup/_base_/schedules/lars_coslr-200e_in1k.py)
+# optimizer
 optimizer = dict(type='LARS', lr=4.8, weight_decay=1e-6, momentum=0.9)
 optimizer_config = dict()  # grad_clip, etc.
 
+# learning policy
 lr_config = dict(
     policy='CosineAnnealing',
     min_lr=0.,
@@ -10,4 +11,5 @@ lr_config = dict(
     warmup_ratio=1e-4,  # cannot be 0
     warmup_by_epoch=True)
 
+# runtime settings
 runner = dict(type='EpochBasedRunner', max_epochs=200)

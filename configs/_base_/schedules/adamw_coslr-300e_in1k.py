@@ -1,0 +1,15 @@
+# optimizer
+optimizer = dict(type='AdamW', lr=6e-4, weight_decay=0.1)
+optimizer_config = dict()  # grad_clip, etc.
+
+# learning policy
+lr_config = dict(
+    policy='CosineAnnealing',
+    min_lr=0.,
+    warmup='linear',
+    warmup_iters=40,
+    warmup_ratio=1e-4,
+    warmup_by_epoch=True)
+
+# runtime settings
+runner = dict(type='EpochBasedRunner', max_epochs=300)

@@ -1,0 +1,168 @@
+"""A parameter tree named like a real model, and a run of one config on both sides.
+
+``MODEL`` holds torch names and shapes (ResNet stem and block with downsample,
+ViT blocks and embeddings, neck, predictor, SwAV prototypes, a zero-initialised
+tensor). ``run_recipe`` drives optax_selfsup and torch_ref with the same
+pre-generated gradients and records, at every iteration, the parameters and the
+per-parameter lr / momentum in force.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import torch
+
+import optax_selfsup as oss
+import torch_ref
+
+MODEL = {
+    "backbone.conv1.weight": (8, 3, 3, 3),
+    "backbone.bn1.weight": (8,),
+    "backbone.bn1.bias": (8,),
+    "backbone.layer1.0.conv1.weight": (8, 8, 3, 3),
+    "backbone.layer1.0.bn1.weight": (8,),
+    "backbone.layer1.0.bn1.bias": (8,),
+    "backbone.layer1.0.downsample.0.weight": (8, 8, 1, 1),
+    "backbone.layer1.0.downsample.1.weight": (8,),
+    "backbone.layer1.0.downsample.1.bias": (8,),
+    "backbone.patch_embed.projection.weight": (6, 3, 2, 2),
+    "backbone.pos_embed": (1, 5, 6),
+    "backbone.cls_token": (1, 1, 6),
+    "backbone.mask_token": (1, 1, 6),
+    "backbone.layers.0.ln1.weight": (6,),
+    "backbone.layers.0.ln1.bias": (6,),
+    "backbone.layers.0.attn.qkv.weight": (18, 6),
+    "backbone.layers.0.attn.qkv.bias": (18,),
+    "backbone.layers.1.ln1.weight": (6,),
+    "backbone.layers.1.attn.qkv.weight": (18, 6),
+    "backbone.ln1.weight": (6,),
+    "neck.mlp.0.weight": (16, 8),
+    "neck.mlp.0.bias": (16,),
+    "neck.mlp.2.weight": (4, 16),
+    "neck.zero_init.weight": (4, 4),
+    "head.predictor.0.weight": (4, 4),
+    "head.predictor.0.bias": (4,),
+    "prototypes.weight": (10, 4),
+}
+
+
+def nest(flat: dict) -> dict:
+    tree: dict = {}
+    for name, value in flat.items():
+        node = tree
+        *parents, last = name.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return tree
+
+
+def jax_order(flat: dict) -> list[str]:
+    """Torch names in the order of the nested tree's leaves."""
+    return [".".join(str(k.key) for k in path)
+            for path, _ in jax.tree_util.tree_flatten_with_path(nest(flat))[0]]
+
+
+def initial_values(seed=0) -> dict:
+    rng = np.random.default_rng(seed)
+    values = {k: rng.normal(size=s).astype(np.float32) * 0.5 for k, s in MODEL.items()}
+    values["neck.zero_init.weight"] = np.zeros(MODEL["neck.zero_init.weight"], np.float32)
+    return values
+
+
+def gradients(steps, seed=1, inf_at=()) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    seq = [{k: (rng.normal(size=s) * 0.1).astype(np.float32) for k, s in MODEL.items()}
+           for _ in range(steps)]
+    for it in inf_at:
+        seq[it]["neck.mlp.0.weight"][0, 0] = np.inf
+    return seq
+
+
+def run_torch(cfg, values, grads, spe):
+    order = jax_order(values)
+    named = [(n, torch.nn.Parameter(torch.tensor(values[n]))) for n in order]
+    built = torch_ref.build(cfg, named, steps_per_epoch=spe)
+    group_of = {id(p): g for g in built.optimizer.param_groups for p in g["params"]}
+    mkey = "betas" if "betas" in built.optimizer.defaults else "momentum"
+    params, lrs, moms = [], [], []
+
+    def record(r):
+        params.append({n: p.detach().numpy().copy() for n, p in named})
+        lrs.append([group_of[id(p)]["lr"] for _, p in named])
+        if mkey in built.optimizer.defaults:
+            moms.append([group_of[id(p)][mkey][0] if mkey == "betas" else group_of[id(p)][mkey]
+                         for _, p in named])
+
+    torch_ref.Runner(built).train(lambda it: {k: torch.tensor(v) for k, v in grads[it].items()},
+                                  record=record, num_iters=len(grads))
+    params.append({n: p.detach().numpy().copy() for n, p in named})
+    return params, np.asarray(lrs), (np.asarray(moms) if moms else None), built
+
+
+class TorchLayout:
+    """The params as a nested dict of torch names (leaves keyed exactly like torch)."""
+
+    @staticmethod
+    def to_tree(flat):
+        return nest({k: jnp.asarray(v) for k, v in flat.items()})
+
+    @staticmethod
+    def to_flat(tree):
+        return {".".join(str(k.key) for k in path): np.asarray(v)
+                for path, v in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def run_jax(cfg, values, grads, spe, *, layout=TorchLayout, name_map="default", fp16=False):
+    """``layout.to_tree(flat torch-named dict)`` gives the params pytree and
+    ``layout.to_flat(tree)`` the torch-named dict back (e.g. Flax names, HWIO kernels)."""
+    tree = layout.to_tree(values)
+    tx = oss.build_optimizer(cfg, tree, steps_per_epoch=spe, name_map=name_map)
+    state = tx.init(tree)
+    step = jax.jit(lambda p, s, g: tx.update(g, s, p))
+    order = jax_order(values)
+    params, lrs, moms, updated = [], [], [], []
+    count = 0
+    for g in grads:
+        params.append(layout.to_flat(tree))
+        grad_tree = layout.to_tree(g)
+        if fp16:
+            scale = oss.loss_scale(state)
+            grad_tree = jax.tree.map(lambda x, s=scale: x * s, grad_tree)
+        updates, state = step(tree, state, grad_tree)
+        tree = optax.apply_updates(tree, updates)
+        opt_state = _opt_state(state)
+        updated.append(int(opt_state.count) > count)
+        count = int(opt_state.count)
+        hp = oss.current_hparams(state)
+        flat_lr = _scalars(layout, hp["lr"])
+        lrs.append([flat_lr[n] for n in order])
+        if hp["momentum"] is not None:
+            flat_m = _scalars(layout, hp["momentum"])
+            moms.append([flat_m[n] for n in order])
+    params.append(layout.to_flat(tree))
+    return params, np.asarray(lrs), (np.asarray(moms) if moms else None), np.asarray(updated)
+
+
+def _scalars(layout, tree):
+    """Per-leaf scalars -> torch-named floats (the layout may reshape arrays, not scalars)."""
+    flat_names = list(layout.to_flat(jax.tree.map(lambda x: np.zeros((2, 2, 2, 2)), tree)))
+    return dict(zip(flat_names, (float(x) for x in jax.tree.leaves(tree))))
+
+
+def _opt_state(state):
+    found = [s for s in jax.tree.leaves(state, is_leaf=lambda x: isinstance(
+        x, oss.TorchOptimizerState)) if isinstance(s, oss.TorchOptimizerState)]
+    return found[0]
+
+
+def param_error(ours: dict, ref: dict) -> float:
+    return max(float(np.max(np.abs(ours[k] - ref[k]) / np.maximum(1.0, np.abs(ref[k])),
+                            initial=0.0)) for k in ref)
+
+
+def rel_error(ours, ref) -> float:
+    return float(np.max(np.abs(ours - ref) / np.maximum(np.abs(ref), 1e-30), initial=0.0))
