@@ -6,10 +6,11 @@ import numpy as np
 import optax
 import pytest
 import torch
-from optim_harness import gradient_sequence, initial_params, max_param_error
 
 import optax_selfsup as oss
 import torch_ref
+
+from optim_harness import gradient_sequence, initial_params, max_param_error
 
 SPE = 15
 CONFIGS = {

@@ -3,6 +3,9 @@
 import numpy as np
 import pytest
 import torch
+
+import optax_selfsup as oss
+
 from optim_harness import (
     EPOCHS,
     SPE,
@@ -12,8 +15,6 @@ from optim_harness import (
     run_jax,
     run_torch,
 )
-
-import optax_selfsup as oss
 
 GRADS = gradient_sequence(SPE * EPOCHS)
 PARAMS0 = initial_params()

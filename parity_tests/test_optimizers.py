@@ -6,6 +6,7 @@ import jax
 import numpy as np
 import pytest
 import torch
+
 from optim_harness import (
     EPOCHS,
     SPE,

@@ -5,6 +5,9 @@ import warnings
 
 import numpy as np
 import pytest
+
+import optax_selfsup as oss
+
 from recipe_harness import (
     MODEL,
     gradients,
@@ -14,8 +17,6 @@ from recipe_harness import (
     run_jax,
     run_torch,
 )
-
-import optax_selfsup as oss
 
 ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 ALL_CONFIGS = sorted(os.path.relpath(os.path.join(d, f), ROOT)
