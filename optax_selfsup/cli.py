@@ -1,10 +1,15 @@
 """``optax-selfsup``: command-line tools around a config file.
 
+    optax-selfsup show CONFIG                       # the merged config as a dict
     optax-selfsup plot CONFIG --steps-per-epoch N [-o schedule.png]
+    optax-selfsup parity CONFIG --steps-per-epoch N [--iters 60]
 
 ``plot`` draws the lr (and the momentum when ``momentum_config`` is set) per
 iteration from optax_selfsup and from torch_ref overlaid, marks the warmup end
 and the epoch boundaries, and prints the maximum deviation between the two.
+``parity`` trains a small MMSelfSup-named parameter tree with both and prints
+the largest parameter and lr deviations. Every command takes
+``--cfg-options KEY=VALUE ...`` (mmcv's rules).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import sys
 import numpy as np
 
 from .clock import Clock
-from .config import load_config
+from .config import load_config, merge_options
 from .errors import ConfigError
 
 
@@ -83,8 +88,32 @@ def _torch_trace(cfg, clock, kind, lr, momentum):
     return np.asarray(values)
 
 
-def _plot(args) -> int:
+def _load(args) -> dict:
     cfg = load_config(args.config)
+    return merge_options(cfg, args.cfg_options) if args.cfg_options else cfg
+
+
+def _show(args) -> int:
+    import pprint
+
+    pprint.pprint(_load(args), sort_dicts=False, width=100)
+    return 0
+
+
+def _parity(args) -> int:
+    from .demo import run_parity
+
+    cfg = _load(args)
+    result = run_parity(cfg, args.steps_per_epoch, args.iters)
+    print(f"params: max |optax_selfsup - torch_ref| / max(1, |p|) = {result['param']:.3g} "
+          f"after {result['iters']} iterations")
+    if result["lr"] is not None:
+        print(f"lr: max relative deviation per parameter = {result['lr']:.3g}")
+    return 0
+
+
+def _plot(args) -> int:
+    cfg = _load(args)
     clock = _clock(cfg, args.steps_per_epoch)
     traces = schedule_traces(cfg, clock)
     if not traces:
@@ -134,12 +163,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optax-selfsup", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    plot = sub.add_parser("plot", help="plot lr / momentum schedules against torch_ref")
-    plot.add_argument("config")
-    plot.add_argument("--steps-per-epoch", type=int, default=None,
-                      help="data loader length (required for EpochBasedRunner)")
+
+    def command(name, func, help_text, steps=True):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("config")
+        if steps:
+            p.add_argument("--steps-per-epoch", type=int, default=None,
+                           help="data loader length (required for EpochBasedRunner)")
+        p.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
+                       help="override config keys, mmcv style (a.b=1 c=[1,2] d=(0.9,0.95))")
+        p.set_defaults(func=func)
+        return p
+
+    command("show", _show, "print the merged config", steps=False)
+    plot = command("plot", _plot, "plot lr / momentum schedules against torch_ref")
     plot.add_argument("-o", "--output", default=None, help="PNG file to write")
-    plot.set_defaults(func=_plot)
+    parity = command("parity", _parity, "train a demo tree with both and compare")
+    parity.add_argument("--iters", type=int, default=60)
     return parser
 
 
