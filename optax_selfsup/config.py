@@ -4,7 +4,8 @@ Faithful to mmcv 1.7's ``Config.fromfile(path)._cfg_dict.to_dict()``:
 
 - ``.py`` files are executed; every top-level name not starting with ``__``
   that is not a module or a function is a key (mmcv keeps single-underscore
-  names such as ``_lr``; ``_base_`` is taken out). ``.json`` / ``.yaml`` load too.
+  names such as ``_lr``; ``_base_`` and ``_deprecation_`` are taken out).
+  ``.json`` / ``.yaml`` load too.
 - ``_base_`` (a path or a list, relative to the file) is loaded first; keys may
   not repeat among the bases; the child is merged in: dicts merge recursively
   unless the child dict has ``_delete_=True``, which replaces.
@@ -24,6 +25,7 @@ import os
 import re
 import types
 import uuid
+import warnings
 
 from .errors import ConfigError
 
@@ -146,6 +148,12 @@ def _load(path: str, stack: tuple[str, ...]) -> dict:
     if not isinstance(cfg, dict):
         raise ConfigError(f"{path}: a config file must define a mapping, got "
                           f"{type(cfg).__name__}")
+    deprecation = cfg.pop("_deprecation_", None)
+    if deprecation is not None:
+        message = f"the config file {path} will be deprecated in the future."
+        if isinstance(deprecation, dict) and "expected" in deprecation:
+            message += f" Please use {deprecation['expected']} instead."
+        warnings.warn(message, DeprecationWarning, stacklevel=3)
     for key in cfg:
         if key in RESERVED_KEYS:
             raise ConfigError(f"{path}: {key!r} is reserved and cannot be a config key")

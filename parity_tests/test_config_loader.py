@@ -152,3 +152,9 @@ def test_cli_cfg_options_reach_the_schedules(capsys):
                      "runner.max_epochs=3", "lr_config.cyclic_times=2"]) == 0
     out = capsys.readouterr().out
     assert "over 15 iterations" in out
+
+
+def test_deprecation_key_warns_and_is_removed(tmp_path):
+    path = _write(tmp_path, "old.py", "_deprecation_ = dict(expected='new.py')\nx = 1\n")
+    with pytest.warns(DeprecationWarning, match="Please use new.py"):
+        assert oss.load_config(path) == {"x": 1}
