@@ -20,7 +20,6 @@ import time
 import warnings
 
 import jax
-import jax.numpy as jnp
 import optax
 
 import optax_selfsup as oss

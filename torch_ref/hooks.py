@@ -27,6 +27,7 @@ class OptimizerHook:
         self.frozen = dict(frozen_layers_cfg or {})
         self.loss_scale = loss_scale
         self.scaler = None
+        self.static_scale = None
         self.grad_norms = []
 
     def before_run(self, runner):
@@ -37,8 +38,9 @@ class OptimizerHook:
             if self.loss_scale == "dynamic":
                 self.scaler = torch.amp.GradScaler(device)
             elif isinstance(self.loss_scale, (int, float)):
-                self.scaler = torch.amp.GradScaler(device, init_scale=self.loss_scale,
-                                                   growth_factor=1, backoff_factor=1)
+                # mmcv: a static scale is re-imposed by update(scale) after every step
+                self.scaler = torch.amp.GradScaler(device, init_scale=self.loss_scale)
+                self.static_scale = float(self.loss_scale)
             else:
                 self.scaler = torch.amp.GradScaler(device, **self.loss_scale)
         runner.optimizer.zero_grad()
@@ -72,7 +74,7 @@ class OptimizerHook:
                 self.grad_norms.append(float(clip_grad_norm_(params, **self.grad_clip)))
         if self.scaler is not None:
             self.scaler.step(runner.optimizer)
-            self.scaler.update()
+            self.scaler.update(self.static_scale)
         else:
             runner.optimizer.step()
         runner.optimizer.zero_grad()
