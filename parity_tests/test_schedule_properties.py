@@ -1,5 +1,7 @@
 """Hypothesis: random valid lr / momentum configs and run lengths against torch_ref."""
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -10,7 +12,14 @@ import optax_selfsup as oss
 from schedule_harness import max_rel_dev, optax_values, reference
 
 TOL = 1e-6
-SETTINGS = settings(max_examples=60, deadline=None,
+# refusals of configs upstream runs anyway, producing meaningless values
+DELIBERATE_REFUSALS = (
+    "StepFixCosineAnnealing needs a run longer than its warmup",  # negative cosine period
+)
+# CI replays a fixed example sequence (a red CI must be reproducible); local runs explore,
+# and HYPOTHESIS_EXAMPLES raises the budget for a longer hunt.
+SETTINGS = settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", 60)), deadline=None,
+                    derandomize=os.environ.get("CI") == "true",
                     suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -83,9 +92,11 @@ def lr_cases(draw):
 def _compare(lr_config, momentum_config, run, optimizer="SGD"):
     try:
         ours = optax_values(lr_config, momentum_config, run)
-    except oss.ConfigError:
+    except oss.ConfigError as err:
         event("refused by optax_selfsup")
-        # we refuse only where upstream cannot run the config either
+        if any(reason in str(err) for reason in DELIBERATE_REFUSALS):
+            return
+        # otherwise we refuse only where upstream cannot run the config either
         with pytest.raises((AssertionError, ZeroDivisionError, ValueError)):
             reference(lr_config, momentum_config, run, optimizer)
         return
