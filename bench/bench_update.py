@@ -23,6 +23,7 @@ import jax
 import optax
 
 import optax_selfsup as oss
+from optax_selfsup.names import nest_names
 
 
 def resnet50_shapes(width=64):
@@ -46,17 +47,6 @@ def resnet50_shapes(width=64):
     shapes["fc.weight"] = (1000, inplanes)
     shapes["fc.bias"] = (1000,)
     return shapes
-
-
-def nest(flat):
-    tree = {}
-    for name, value in flat.items():
-        node = tree
-        *parents, last = name.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
-    return tree
 
 
 def time_step(tx, params, grads, steps):
@@ -122,7 +112,7 @@ def main():
     key = jax.random.key(0)
     flat = {n: jax.random.normal(jax.random.fold_in(key, i), s) * 0.1
             for i, (n, s) in enumerate(shapes.items())}
-    params = nest(flat)
+    params = nest_names(flat)
     grads = jax.tree.map(lambda x: x * 0.01 + 0.001, params)
     n = sum(x.size for x in jax.tree.leaves(params))
     print(f"{len(shapes)} tensors, {n / 1e6:.1f}M parameters, backend {jax.default_backend()}")

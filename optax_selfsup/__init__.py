@@ -4,6 +4,7 @@ from .builder import build_optimizer, describe, format_table, plan_optimizer
 from .clock import Clock
 from .config import load_config, merge_options
 from .errors import ConfigError
+from .names import leaf_names, nest_names, torch_names
 from .optimizers import (
     REQUIRED,
     adadelta,
@@ -34,8 +35,9 @@ from .transforms.torch_optimizer import TorchOptimizerState
 __all__ = [
     "accumulate", "adadelta", "adagrad", "adam", "adamax", "adamw", "asgd", "build_optimizer",
     "clip_grad_norm", "Clock", "clocked", "ConfigError", "current_hparams", "describe",
-    "dynamic_loss_scale", "format_table", "lars", "load_config", "loss_scale", "LR_POLICIES",
-    "lr_schedule", "merge_options", "MOMENTUM_POLICIES", "momentum_schedule", "nadam",
-    "OPTIMIZERS", "parse_schedule", "plan_optimizer", "radam", "register_optimizer", "REQUIRED",
-    "rmsprop", "rprop", "Schedule", "sgd", "skip_frozen", "torch_optimizer", "TorchOptimizerState",
+    "dynamic_loss_scale", "format_table", "lars", "leaf_names", "load_config", "loss_scale",
+    "LR_POLICIES", "lr_schedule", "merge_options", "MOMENTUM_POLICIES", "momentum_schedule",
+    "nadam", "nest_names", "OPTIMIZERS", "parse_schedule", "plan_optimizer", "radam",
+    "register_optimizer", "REQUIRED", "rmsprop", "rprop", "Schedule", "sgd", "skip_frozen",
+    "torch_names", "torch_optimizer", "TorchOptimizerState",
 ]

@@ -29,17 +29,6 @@ DEMO_MODEL = {
 }
 
 
-def _nest(flat: dict) -> dict:
-    tree: dict = {}
-    for name, value in flat.items():
-        node = tree
-        *parents, last = name.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
-    return tree
-
-
 def run_parity(cfg: dict, steps_per_epoch: int | None, iters: int, seed: int = 0) -> dict:
     """Largest |dp|/max(1,|p|) over the run and relative lr deviation at updates."""
     import warnings
@@ -52,13 +41,14 @@ def run_parity(cfg: dict, steps_per_epoch: int | None, iters: int, seed: int = 0
     import torch_ref
 
     from .builder import build_optimizer
+    from .names import nest_names
     from .state import current_hparams, loss_scale
 
     rng = np.random.default_rng(seed)
     values = {k: (rng.normal(size=s) * 0.5).astype(np.float32) for k, s in DEMO_MODEL.items()}
     grads = [{k: (rng.normal(size=s) * 0.1).astype(np.float32) for k, s in DEMO_MODEL.items()}
              for _ in range(iters)]
-    tree = _nest({k: jnp.asarray(v) for k, v in values.items()})
+    tree = nest_names({k: jnp.asarray(v) for k, v in values.items()})
     names = [".".join(str(k.key) for k in path)
              for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
     with warnings.catch_warnings():
@@ -69,7 +59,7 @@ def run_parity(cfg: dict, steps_per_epoch: int | None, iters: int, seed: int = 0
     fp16 = cfg.get("fp16") is not None
     lrs = []
     for g in grads:
-        g_tree = _nest({k: jnp.asarray(v) for k, v in g.items()})
+        g_tree = nest_names({k: jnp.asarray(v) for k, v in g.items()})
         if fp16:
             scale = loss_scale(state)
             g_tree = jax.tree.map(lambda x, s=scale: x * s, g_tree)

@@ -67,3 +67,18 @@ def make_name_map(name_map) -> Callable[[str], str]:
 def torch_names(params, name_map="default") -> list[str]:
     translate = make_name_map(name_map)
     return [translate(n) for n in leaf_names(params)]
+
+
+def nest_names(flat: dict) -> dict:
+    """``{'a.b.c': x}`` -> ``{'a': {'b': {'c': x}}}``: a torch-style flat mapping (e.g. a
+    state_dict) as a nested pytree whose leaf names (``leaf_names``) are the same."""
+    tree: dict = {}
+    for name, value in flat.items():
+        node = tree
+        *parents, last = name.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"{name!r}: {part!r} is both a leaf and a prefix")
+        node[last] = value
+    return tree

@@ -17,6 +17,7 @@ import torch
 
 import optax_selfsup as oss
 import torch_ref
+from optax_selfsup.names import nest_names
 
 MODEL = {
     "backbone.conv1.weight": (8, 3, 3, 3),
@@ -49,15 +50,7 @@ MODEL = {
 }
 
 
-def nest(flat: dict) -> dict:
-    tree: dict = {}
-    for name, value in flat.items():
-        node = tree
-        *parents, last = name.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
-    return tree
+nest = nest_names
 
 
 def jax_order(flat: dict) -> list[str]:
