@@ -109,7 +109,7 @@ def _check_phases(opts: Options, phases, last_it: int):
                           f"{phases[-1][0]}); upstream divides by zero after it")
 
 
-def _per_group(opts: Options, key, value, ctx: PolicyContext):
+def _per_group(opts: Options, key, value):
     if isinstance(value, (list, tuple)):
         if not value or not all(isinstance(v, numbers.Real) for v in value):
             opts.fail(key, value, "must be a number or a list of numbers, one per param group")
@@ -153,7 +153,7 @@ class OneCycleLr(Policy):
 
     @classmethod
     def from_config(cls, opts, ctx):
-        max_lr = _per_group(opts, "max_lr", opts.get("max_lr"), ctx)
+        max_lr = _per_group(opts, "max_lr", opts.get("max_lr"))
         total = opts.number("total_steps", None, integer=True, low=1, allow_none=True)
         total = ctx.max_iters if total is None else total
         if total < ctx.max_iters:
@@ -196,8 +196,8 @@ class OneCycleMomentum(Policy):
 
     @classmethod
     def from_config(cls, opts, ctx):
-        base_m = _per_group(opts, "base_momentum", opts.get("base_momentum", 0.85), ctx)
-        max_m = _per_group(opts, "max_momentum", opts.get("max_momentum", 0.95), ctx)
+        base_m = _per_group(opts, "base_momentum", opts.get("base_momentum", 0.85))
+        max_m = _per_group(opts, "max_momentum", opts.get("max_momentum", 0.95))
         pct = _pct_start(opts)
         strategy = opts.choice("anneal_strategy", ANNEAL_STRATEGIES, "cos")
         n = ctx.max_iters

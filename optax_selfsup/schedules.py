@@ -13,7 +13,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-from .anneal import as_iteration
+import jax.numpy as jnp
+
+from .anneal import as_iteration, float_dtype
 from .clock import Clock
 from .cyclic import ITERATION_POLICIES
 from .errors import ConfigError
@@ -111,10 +113,6 @@ def parse_schedule(config: dict | None, kind: str, clock: Clock, *,
 
 def _constant(value):
     def schedule(it):
-        import jax.numpy as jnp
-
-        from .anneal import float_dtype
-
         return jnp.full(jnp.shape(as_iteration(it)), value, float_dtype())
 
     return schedule

@@ -117,7 +117,7 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
             rule.validate(h)
         return leaves
 
-    def bases(hs, treedef, key, schedule, pick):
+    def bases(hs, treedef, schedule, pick):
         groups = (list(range(treedef.num_leaves)) if group_index is None
                   else _per_leaf(group_index, treedef))
         return _stack([schedule.base_value(pick(h), g) for h, g in zip(hs, groups)])
@@ -130,7 +130,7 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         if lr_schedule is None:
             lrs = [jnp.asarray(h["lr"], _dtype()) for h in hs]
         else:
-            vec = lr_schedule(it, bases(hs, treedef, "lr", lr_schedule, lambda h: h["lr"]))
+            vec = lr_schedule(it, bases(hs, treedef, lr_schedule, lambda h: h["lr"]))
             lrs = list(vec)
         if lr_override is not None:
             fixed, value, active = lr_override
@@ -142,8 +142,7 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
             if momentum_schedule is None:
                 moms = [jnp.asarray(momentum_of(h), _dtype()) for h in hs]
             else:
-                vec = momentum_schedule(it, bases(hs, treedef, "momentum", momentum_schedule,
-                                                  momentum_of))
+                vec = momentum_schedule(it, bases(hs, treedef, momentum_schedule, momentum_of))
                 moms = list(vec)
         return lrs, moms
 
