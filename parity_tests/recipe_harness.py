@@ -75,24 +75,25 @@ def gradients(steps, seed=1, inf_at=()) -> list[dict]:
     return seq
 
 
-def run_torch(cfg, values, grads, spe):
+def run_torch(cfg, values, grads, spe, device="cpu"):
     order = jax_order(values)
-    named = [(n, torch.nn.Parameter(torch.tensor(values[n]))) for n in order]
+    named = [(n, torch.nn.Parameter(torch.tensor(values[n], device=device))) for n in order]
     built = torch_ref.build(cfg, named, steps_per_epoch=spe)
     group_of = {id(p): g for g in built.optimizer.param_groups for p in g["params"]}
     mkey = "betas" if "betas" in built.optimizer.defaults else "momentum"
     params, lrs, moms = [], [], []
 
     def record(r):
-        params.append({n: p.detach().numpy().copy() for n, p in named})
+        params.append({n: p.detach().cpu().numpy().copy() for n, p in named})
         lrs.append([group_of[id(p)]["lr"] for _, p in named])
         if mkey in built.optimizer.defaults:
             moms.append([group_of[id(p)][mkey][0] if mkey == "betas" else group_of[id(p)][mkey]
                          for _, p in named])
 
-    torch_ref.Runner(built).train(lambda it: {k: torch.tensor(v) for k, v in grads[it].items()},
-                                  record=record, num_iters=len(grads))
-    params.append({n: p.detach().numpy().copy() for n, p in named})
+    torch_ref.Runner(built).train(
+        lambda it: {k: torch.tensor(v, device=device) for k, v in grads[it].items()},
+        record=record, num_iters=len(grads))
+    params.append({n: p.detach().cpu().numpy().copy() for n, p in named})
     return params, np.asarray(lrs), (np.asarray(moms) if moms else None), built
 
 

@@ -138,3 +138,28 @@ def test_builder_errors_name_the_key():
     with pytest.raises(oss.ConfigError, match="Adagrad has no momentum"):
         oss.build_optimizer(dict(optimizer=dict(type="Adagrad", lr=0.1), runner=runner,
                                  momentum_config=dict(policy="cyclic")), {}, steps_per_epoch=2)
+
+
+def test_restoring_the_state_continues_the_same_run():
+    cfg = CONFIGS["sgd_step_iter_runner"]
+    params0 = {k: jnp.asarray(v, jnp.float32) for k, v in initial_params().items()}
+    grads = [{k: jnp.asarray(v, jnp.float32) for k, v in g.items()} for g in gradient_sequence(60)]
+
+    def run(tx, params, state, seq):
+        step = jax.jit(lambda p, s, g: tx.update(g, s, p))
+        for g in seq:
+            updates, state = step(params, state, g)
+            params = optax.apply_updates(params, updates)
+        return params, state
+
+    tx = oss.build_optimizer(cfg, params0, steps_per_epoch=SPE)
+    straight, _ = run(tx, params0, tx.init(params0), grads)
+    half, state = run(tx, params0, tx.init(params0), grads[:35])
+    saved = jax.tree.map(np.asarray, state)  # what a checkpoint holds
+    fresh = oss.build_optimizer(cfg, params0, steps_per_epoch=SPE)
+    restored = jax.tree.map(jnp.asarray, saved)
+    resumed, state = run(fresh, half, restored, grads[35:])
+    for k in straight:
+        np.testing.assert_array_equal(np.asarray(resumed[k]), np.asarray(straight[k]))
+    # iteration 59: one step milestone (40) passed
+    assert float(oss.current_hparams(state)["lr"]["matrix"]) == pytest.approx(0.03 * 0.1)

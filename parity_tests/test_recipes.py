@@ -70,7 +70,7 @@ def load(name):
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
-def test_recipe_matches_torch_ref_every_iteration(name):
+def test_recipe_matches_torch_ref_every_iteration(name, torch_device):
     cfg, spe, steps, inf_at = load(name)
     values = initial_values()
     grads = gradients(steps, inf_at=inf_at)
@@ -78,7 +78,7 @@ def test_recipe_matches_torch_ref_every_iteration(name):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # rules for tensors this small model lacks
         ours, lrs, moms, updated = run_jax(cfg, values, grads, spe, fp16=fp16)
-    ref, ref_lrs, ref_moms, built = run_torch(cfg, values, grads, spe)
+    ref, ref_lrs, ref_moms, built = run_torch(cfg, values, grads, spe, device=torch_device)
     for it in range(steps + 1):
         err = param_error(ours[it], ref[it])
         assert err <= 1e-5, f"iteration {it}: max |dp|/max(1,|p|) = {err:.3g}"
