@@ -46,15 +46,14 @@ def accumulate(inner: optax.GradientTransformation, every_k: int, max_iters: int
             is_update = (it + 1) % every_k == 0
         acc = jax.tree.map(lambda a, g: a + g / jnp.asarray(factor, g.dtype), state.acc, updates)
 
-        def apply(acc, inner_state):
-            new_updates, inner_state = inner.update(acc, inner_state, params, iteration=it,
-                                                    **extra)
-            return new_updates, inner_state, jax.tree.map(jnp.zeros_like, acc)
-
-        def hold(acc, inner_state):
-            return jax.tree.map(jnp.zeros_like, acc), inner_state, acc
-
-        new_updates, inner_state, acc = jax.lax.cond(is_update, apply, hold, acc, state.inner)
+        # The inner update is computed every micro-step and kept only at updates: on
+        # CPU a lax.cond around it costs 2-3x more (it copies the large operands).
+        new_updates, new_inner = inner.update(acc, state.inner, params, iteration=it, **extra)
+        keep = lambda new, old: jnp.where(is_update, new, old)
+        inner_state = jax.tree.map(keep, new_inner, state.inner)
+        new_updates = jax.tree.map(lambda u: jnp.where(is_update, u, jnp.zeros_like(u)),
+                                   new_updates)
+        acc = jax.tree.map(lambda a: jnp.where(is_update, jnp.zeros_like(a), a), acc)
         return new_updates, AccumulateState(acc, inner_state)
 
     return optax.GradientTransformationExtraArgs(init, update)

@@ -43,13 +43,12 @@ def dynamic_loss_scale(inner: optax.GradientTransformation, init_scale: float = 
             ok = jnp.all(jnp.isfinite(g))
             finite = finite & (ok if m is None else (ok | ~m))
 
-        def apply(inner_state):
-            return inner.update(updates, inner_state, params, grad_mask=grad_mask, **extra)
-
-        def skip(inner_state):
-            return jax.tree.map(jnp.zeros_like, updates), inner_state
-
-        new_updates, inner_state = jax.lax.cond(finite, apply, skip, state.inner)
+        # computed unconditionally and kept only when finite (cheaper than lax.cond on CPU)
+        new_updates, new_inner = inner.update(updates, state.inner, params, grad_mask=grad_mask,
+                                              **extra)
+        inner_state = jax.tree.map(lambda n, o: jnp.where(finite, n, o), new_inner, state.inner)
+        new_updates = jax.tree.map(lambda u: jnp.where(finite, u, jnp.zeros_like(u)),
+                                   new_updates)
         tracker = jnp.where(finite, state.growth_tracker + 1, 0)
         grow = tracker == growth_interval
         scale = jnp.where(finite, jnp.where(grow, state.scale * growth_factor, state.scale),
