@@ -173,12 +173,17 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         lrs, moms = scheduled(hs, treedef, it)
         out_u, out_step, out_slots = [], [], []
         for i, (g, p, t, s, h, mask) in enumerate(zip(grads, ps, steps, slots, hs, masks)):
-            h = dict(h, lr=lrs[i].astype(p.dtype))
+            # scalars (lr, momentum, step) in at least float32: a float16 step count is
+            # inexact past 2048 and a small lr underflows; results keep the stored dtypes
+            hdt = jnp.promote_types(p.dtype, jnp.float32)
+            h = dict(h, lr=lrs[i].astype(hdt))
             if moms is not None:
-                m = moms[i].astype(p.dtype)
+                m = moms[i].astype(hdt)
                 h[mkey] = (m, h["betas"][1]) if mkey == "betas" else m
             t_new = t + 1
-            new_p, new_s = rule.step(g, p, s, h, t_new.astype(p.dtype))
+            new_p, new_s = rule.step(g, p, s, h, t_new.astype(hdt))
+            new_p = new_p.astype(p.dtype)
+            new_s = jax.tree.map(lambda n, o: n.astype(o.dtype), new_s, s)
             if mask is not None:
                 new_p = jnp.where(mask, new_p, p)
                 new_s = jax.tree.map(functools.partial(jnp.where, mask), new_s, s)
