@@ -1,5 +1,9 @@
 """A small parameter tree named like an MMSelfSup model, and a side-by-side run.
 
+``DEMO_MODEL`` maps torch names to shapes: a ResNet stem and block with its
+downsample, ViT blocks and embeddings, a neck, a predictor, SwAV prototypes and
+a zero-initialised tensor (the parity suite trains the same tree).
+
 ``run_parity(cfg, steps_per_epoch, iters)`` trains the demo tree with
 optax_selfsup and with torch_ref (``pip install optax_selfsup[torch]``) on the
 same random gradients and returns the largest deviations: what the
@@ -17,14 +21,26 @@ DEMO_MODEL = {
     "backbone.layer1.0.conv1.weight": (8, 8, 3, 3),
     "backbone.layer1.0.bn1.weight": (8,),
     "backbone.layer1.0.bn1.bias": (8,),
+    "backbone.layer1.0.downsample.0.weight": (8, 8, 1, 1),
+    "backbone.layer1.0.downsample.1.weight": (8,),
+    "backbone.layer1.0.downsample.1.bias": (8,),
+    "backbone.patch_embed.projection.weight": (6, 3, 2, 2),
     "backbone.pos_embed": (1, 5, 6),
     "backbone.cls_token": (1, 1, 6),
+    "backbone.mask_token": (1, 1, 6),
     "backbone.layers.0.ln1.weight": (6,),
+    "backbone.layers.0.ln1.bias": (6,),
     "backbone.layers.0.attn.qkv.weight": (18, 6),
     "backbone.layers.0.attn.qkv.bias": (18,),
+    "backbone.layers.1.ln1.weight": (6,),
+    "backbone.layers.1.attn.qkv.weight": (18, 6),
+    "backbone.ln1.weight": (6,),
     "neck.mlp.0.weight": (16, 8),
     "neck.mlp.0.bias": (16,),
+    "neck.mlp.2.weight": (4, 16),
+    "neck.zero_init.weight": (4, 4),
     "head.predictor.0.weight": (4, 4),
+    "head.predictor.0.bias": (4,),
     "prototypes.weight": (10, 4),
 }
 
@@ -46,6 +62,7 @@ def run_parity(cfg: dict, steps_per_epoch: int | None, iters: int, seed: int = 0
 
     rng = np.random.default_rng(seed)
     values = {k: (rng.normal(size=s) * 0.5).astype(np.float32) for k, s in DEMO_MODEL.items()}
+    values["neck.zero_init.weight"][...] = 0.0
     grads = [{k: (rng.normal(size=s) * 0.1).astype(np.float32) for k, s in DEMO_MODEL.items()}
              for _ in range(iters)]
     tree = nest_names({k: jnp.asarray(v) for k, v in values.items()})

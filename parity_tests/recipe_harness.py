@@ -1,8 +1,8 @@
 """A parameter tree named like a real model, and a run of one config on both sides.
 
-``MODEL`` holds torch names and shapes (ResNet stem and block with downsample,
-ViT blocks and embeddings, neck, predictor, SwAV prototypes, a zero-initialised
-tensor). ``run_recipe`` drives optax_selfsup and torch_ref with the same
+``MODEL`` (``optax_selfsup.demo.DEMO_MODEL``) holds torch names and shapes (ResNet stem,
+block with downsample, ViT blocks and embeddings, neck, predictor, SwAV prototypes, a
+zero-initialised tensor). ``run_jax`` / ``run_torch`` drive both sides with the same
 pre-generated gradients and records, at every iteration, the parameters and the
 per-parameter lr / momentum in force.
 """
@@ -17,37 +17,10 @@ import torch
 
 import optax_selfsup as oss
 import torch_ref
+from optax_selfsup.demo import DEMO_MODEL
 from optax_selfsup.names import nest_names
 
-MODEL = {
-    "backbone.conv1.weight": (8, 3, 3, 3),
-    "backbone.bn1.weight": (8,),
-    "backbone.bn1.bias": (8,),
-    "backbone.layer1.0.conv1.weight": (8, 8, 3, 3),
-    "backbone.layer1.0.bn1.weight": (8,),
-    "backbone.layer1.0.bn1.bias": (8,),
-    "backbone.layer1.0.downsample.0.weight": (8, 8, 1, 1),
-    "backbone.layer1.0.downsample.1.weight": (8,),
-    "backbone.layer1.0.downsample.1.bias": (8,),
-    "backbone.patch_embed.projection.weight": (6, 3, 2, 2),
-    "backbone.pos_embed": (1, 5, 6),
-    "backbone.cls_token": (1, 1, 6),
-    "backbone.mask_token": (1, 1, 6),
-    "backbone.layers.0.ln1.weight": (6,),
-    "backbone.layers.0.ln1.bias": (6,),
-    "backbone.layers.0.attn.qkv.weight": (18, 6),
-    "backbone.layers.0.attn.qkv.bias": (18,),
-    "backbone.layers.1.ln1.weight": (6,),
-    "backbone.layers.1.attn.qkv.weight": (18, 6),
-    "backbone.ln1.weight": (6,),
-    "neck.mlp.0.weight": (16, 8),
-    "neck.mlp.0.bias": (16,),
-    "neck.mlp.2.weight": (4, 16),
-    "neck.zero_init.weight": (4, 4),
-    "head.predictor.0.weight": (4, 4),
-    "head.predictor.0.bias": (4,),
-    "prototypes.weight": (10, 4),
-}
+MODEL = DEMO_MODEL
 
 
 nest = nest_names
