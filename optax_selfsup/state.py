@@ -28,7 +28,8 @@ def current_hparams(opt_state) -> dict:
     pre-clip norm) when gradients are clipped and ``'loss_scale'`` with fp16.
     """
     opt = _find(opt_state, TorchOptimizerState, "optax_selfsup optimizer")
-    out = {"lr": opt.lr, "momentum": opt.momentum}
+    out = {"lr": opt.lr.as_tree(),
+           "momentum": None if opt.momentum is None else opt.momentum.as_tree()}
     clip = _find(opt_state, ClipState, "grad_clip", required=False)
     if clip is not None:
         out["grad_norm"] = clip.grad_norm

@@ -70,11 +70,11 @@ def test_fp16_loss_scaling_trains_float16_parameters():
 
     x = jnp.ones((2, 4), jnp.float16)
     start = float(loss(params, x))
-    dtypes = jax.tree.map(lambda a: a.dtype, state)
+    dtypes = [a.dtype for a in jax.tree.leaves(state)]
     for _ in range(20):
         params, state = step(params, state, x)
     assert step._cache_size() == 1  # the state keeps its dtypes: no retrace
-    assert jax.tree.map(lambda a: a.dtype, state) == dtypes
+    assert [a.dtype for a in jax.tree.leaves(state)] == dtypes
     assert params["w"].dtype == jnp.float16
     assert np.all(np.isfinite(np.asarray(params["w"], np.float32)))
     # the scaled fp16 gradient overflowed at 2**16 and the scale backed off

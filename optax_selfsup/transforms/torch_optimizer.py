@@ -33,12 +33,32 @@ from ..registry import OPTIMIZERS
 from .rule import IMPLEMENTATION_ARGS, REQUIRED, Rule
 
 
+@jax.tree_util.register_pytree_node_class
+class LeafValues:
+    """One scalar per parameter leaf, stored as a single vector (one buffer instead of
+    one per leaf, which costs a few percent of a ResNet-50 step on the CPU); the
+    params' tree structure rides along as static data for ``as_tree``."""
+
+    def __init__(self, values, treedef):
+        self.values, self.treedef = values, treedef
+
+    def as_tree(self):
+        return jax.tree.unflatten(self.treedef, list(self.values))
+
+    def tree_flatten(self):
+        return (self.values,), self.treedef
+
+    @classmethod
+    def tree_unflatten(cls, treedef, children):
+        return cls(children[0], treedef)
+
+
 class TorchOptimizerState(NamedTuple):
     count: jax.Array  # updates applied: the clock when none is handed in
-    step: Any  # per-leaf int32 step counts (torch's state['step'])
+    step: jax.Array  # [num_leaves] int32 step counts, in leaf order (torch's state['step'])
     slots: Any  # per-leaf dict of state tensors
-    lr: Any  # per-leaf lr in force at the last update (what mmcv logs)
-    momentum: Any  # per-leaf momentum / betas[0] at the last update, or None
+    lr: LeafValues  # lr in force at the last update (what mmcv logs)
+    momentum: LeafValues | None  # momentum / betas[0] at the last update
 
 
 REFUSED = {
@@ -153,10 +173,10 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         unflat = lambda xs: None if xs is None else jax.tree.unflatten(treedef, xs)
         return TorchOptimizerState(
             count=jnp.zeros((), jnp.int32),
-            step=unflat([jnp.zeros((), jnp.int32) for _ in leaves]),
+            step=jnp.zeros((len(leaves),), jnp.int32),
             slots=unflat([rule.init_slots(p, h) for p, h in zip(leaves, hs)]),
-            lr=unflat(lrs),
-            momentum=unflat(moms),
+            lr=LeafValues(_vector(lrs), treedef),
+            momentum=None if moms is None else LeafValues(_vector(moms), treedef),
         )
 
     def update(updates, state, params=None, *, iteration=None, grad_mask=None, **extra):
@@ -165,7 +185,7 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
             raise ValueError(f"{rule.name} needs the params: call update(grads, state, params)")
         grads, treedef = jax.tree.flatten(updates)
         ps = treedef.flatten_up_to(params)
-        steps = treedef.flatten_up_to(state.step)
+        steps = list(state.step)
         slots = treedef.flatten_up_to(state.slots)
         masks = [None] * len(grads) if grad_mask is None else treedef.flatten_up_to(grad_mask)
         hs = leaf_hparams(treedef)
@@ -193,11 +213,16 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
             out_slots.append(new_s)
         unflat = lambda xs: None if xs is None else jax.tree.unflatten(treedef, xs)
         new_state = TorchOptimizerState(
-            count=state.count + 1, step=unflat(out_step), slots=unflat(out_slots),
-            lr=unflat(lrs), momentum=unflat(moms))
+            count=state.count + 1, step=jnp.stack(out_step), slots=unflat(out_slots),
+            lr=LeafValues(_vector(lrs), treedef),
+            momentum=None if moms is None else LeafValues(_vector(moms), treedef))
         return unflat(out_u), new_state
 
     return optax.GradientTransformationExtraArgs(init, update)
+
+
+def _vector(scalars):
+    return jnp.stack([jnp.asarray(x, _dtype()) for x in scalars])
 
 
 def _dtype():
