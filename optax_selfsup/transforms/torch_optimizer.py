@@ -35,9 +35,9 @@ from .rule import IMPLEMENTATION_ARGS, REQUIRED, Rule
 
 @jax.tree_util.register_pytree_node_class
 class LeafValues:
-    """One scalar per parameter leaf, stored as a single vector (one buffer instead of
-    one per leaf, which costs a few percent of a ResNet-50 step on the CPU); the
-    params' tree structure rides along as static data for ``as_tree``."""
+    """One scalar per parameter leaf, stored as the single vector the schedule computes
+    (one buffer instead of one per leaf); the params' tree structure rides along as
+    static data for ``as_tree``."""
 
     def __init__(self, values, treedef):
         self.values, self.treedef = values, treedef
@@ -55,7 +55,7 @@ class LeafValues:
 
 class TorchOptimizerState(NamedTuple):
     count: jax.Array  # updates applied: the clock when none is handed in
-    step: jax.Array  # [num_leaves] int32 step counts, in leaf order (torch's state['step'])
+    step: Any  # per-leaf int32 step counts (torch's state['step'])
     slots: Any  # per-leaf dict of state tensors
     lr: LeafValues  # lr in force at the last update (what mmcv logs)
     momentum: LeafValues | None  # momentum / betas[0] at the last update
@@ -146,25 +146,22 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         return h["betas"][0] if mkey == "betas" else h[mkey]
 
     def scheduled(hs, treedef, it):
-        """Per-leaf lr and momentum at iteration ``it`` (lists of scalars)."""
+        """Per-leaf lr and momentum at iteration ``it``, as vectors in leaf order."""
         if lr_schedule is None:
-            lrs = [jnp.asarray(h["lr"], _dtype()) for h in hs]
+            lrs = jnp.asarray([h["lr"] for h in hs], _dtype())
         else:
-            vec = lr_schedule(it, bases(hs, treedef, lr_schedule, lambda h: h["lr"]))
-            lrs = list(vec)
+            lrs = lr_schedule(it, bases(hs, treedef, lr_schedule, lambda h: h["lr"]))
         if lr_override is not None:
             fixed, value, active = lr_override
-            on = active(it)
-            lrs = [jnp.where(on, jnp.asarray(value, lr.dtype), lr) if f else lr
-                   for f, lr in zip(_per_leaf(fixed, treedef), lrs)]
+            mask = np.asarray([bool(f) for f in _per_leaf(fixed, treedef)])
+            lrs = jnp.where(active(it) & mask, jnp.asarray(value, lrs.dtype), lrs)
         moms = None
         if mkey is not None:
             if momentum_schedule is None:
-                moms = [jnp.asarray(momentum_of(h), _dtype()) for h in hs]
+                moms = jnp.asarray([momentum_of(h) for h in hs], _dtype())
             else:
-                vec = momentum_schedule(it, bases(hs, treedef, momentum_schedule, momentum_of))
-                moms = list(vec)
-        return lrs, moms
+                moms = momentum_schedule(it, bases(hs, treedef, momentum_schedule, momentum_of))
+        return lrs.astype(_dtype()), None if moms is None else moms.astype(_dtype())
 
     def init(params):
         leaves, treedef = jax.tree.flatten(params)
@@ -173,10 +170,10 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         unflat = lambda xs: None if xs is None else jax.tree.unflatten(treedef, xs)
         return TorchOptimizerState(
             count=jnp.zeros((), jnp.int32),
-            step=jnp.zeros((len(leaves),), jnp.int32),
+            step=unflat([jnp.zeros((), jnp.int32) for _ in leaves]),
             slots=unflat([rule.init_slots(p, h) for p, h in zip(leaves, hs)]),
-            lr=LeafValues(_vector(lrs), treedef),
-            momentum=None if moms is None else LeafValues(_vector(moms), treedef),
+            lr=LeafValues(lrs, treedef),
+            momentum=None if moms is None else LeafValues(moms, treedef),
         )
 
     def update(updates, state, params=None, *, iteration=None, grad_mask=None, **extra):
@@ -185,7 +182,7 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
             raise ValueError(f"{rule.name} needs the params: call update(grads, state, params)")
         grads, treedef = jax.tree.flatten(updates)
         ps = treedef.flatten_up_to(params)
-        steps = list(state.step)
+        steps = treedef.flatten_up_to(state.step)
         slots = treedef.flatten_up_to(state.slots)
         masks = [None] * len(grads) if grad_mask is None else treedef.flatten_up_to(grad_mask)
         hs = leaf_hparams(treedef)
@@ -213,16 +210,12 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
             out_slots.append(new_s)
         unflat = lambda xs: None if xs is None else jax.tree.unflatten(treedef, xs)
         new_state = TorchOptimizerState(
-            count=state.count + 1, step=jnp.stack(out_step), slots=unflat(out_slots),
-            lr=LeafValues(_vector(lrs), treedef),
-            momentum=None if moms is None else LeafValues(_vector(moms), treedef))
+            count=state.count + 1, step=unflat(out_step), slots=unflat(out_slots),
+            lr=LeafValues(lrs, treedef),
+            momentum=None if moms is None else LeafValues(moms, treedef))
         return unflat(out_u), new_state
 
     return optax.GradientTransformationExtraArgs(init, update)
-
-
-def _vector(scalars):
-    return jnp.stack([jnp.asarray(x, _dtype()) for x in scalars])
 
 
 def _dtype():
