@@ -32,7 +32,6 @@ class PolicyContext:
     max_progress: int  # max_epochs if by_epoch else max_iters
     max_iters: int
     warmup_progress: int  # warmup length in progress units (0 without warmup)
-    num_groups: int | None = None  # for per-group list values (OneCycle)
 
 
 class Policy:
