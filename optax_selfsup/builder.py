@@ -31,8 +31,8 @@ from .transforms.clip import clip_grad_norm
 from .transforms.clocked import clocked
 from .transforms.frozen import frozen_until, skip_frozen
 from .transforms.loss_scale import dynamic_loss_scale
-from .transforms.rule import IMPLEMENTATION_ARGS, Rule
-from .transforms.torch_optimizer import check_arguments, resolve_rule, torch_optimizer
+from .transforms.rule import IMPLEMENTATION_ARGS, Rule, check_arguments
+from .transforms.torch_optimizer import resolve_rule, torch_optimizer
 
 
 @dataclasses.dataclass

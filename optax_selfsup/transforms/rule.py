@@ -72,3 +72,18 @@ def coupled_decay(g, p, h):
     if isinstance(wd, (int, float)) and wd == 0:
         return g
     return g + wd * p
+
+
+def check_arguments(rule: Rule, hparams: dict) -> dict:
+    """torch's argument names and defaults; TypeError naming a bad keyword."""
+    unknown = [k for k in hparams if k not in rule.defaults and k not in IMPLEMENTATION_ARGS]
+    if unknown:
+        raise TypeError(f"{rule.name} got unexpected keyword argument(s) "
+                        f"{', '.join(map(repr, unknown))}; it takes "
+                        f"{', '.join(map(repr, rule.defaults))}")
+    values = {k: hparams.get(k, v) for k, v in rule.defaults.items()}
+    missing = [k for k, v in values.items() if v is REQUIRED]
+    if missing:
+        raise TypeError(f"{rule.name} is missing the required argument(s) "
+                        f"{', '.join(map(repr, missing))}")
+    return values

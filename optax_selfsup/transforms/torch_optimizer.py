@@ -30,7 +30,7 @@ import optax
 
 from ..errors import ConfigError
 from ..registry import OPTIMIZERS
-from .rule import IMPLEMENTATION_ARGS, REQUIRED, Rule
+from .rule import Rule, check_arguments
 
 
 @jax.tree_util.register_pytree_node_class
@@ -75,21 +75,6 @@ def resolve_rule(name_or_rule) -> Rule:
         raise ConfigError(f"optimizer.type={name_or_rule!r} is not supported: "
                           f"{REFUSED[name_or_rule]}")
     return OPTIMIZERS.get(name_or_rule, "optimizer.type")
-
-
-def check_arguments(rule: Rule, hparams: dict) -> dict:
-    """torch's argument names and defaults; TypeError naming a bad keyword."""
-    unknown = [k for k in hparams if k not in rule.defaults and k not in IMPLEMENTATION_ARGS]
-    if unknown:
-        raise TypeError(f"{rule.name} got unexpected keyword argument(s) "
-                        f"{', '.join(map(repr, unknown))}; it takes "
-                        f"{', '.join(map(repr, rule.defaults))}")
-    values = {k: hparams.get(k, v) for k, v in rule.defaults.items()}
-    missing = [k for k, v in values.items() if v is REQUIRED]
-    if missing:
-        raise TypeError(f"{rule.name} is missing the required argument(s) "
-                        f"{', '.join(map(repr, missing))}")
-    return values
 
 
 def _per_leaf(value, treedef):

@@ -1,27 +1,12 @@
-"""``optax-selfsup``: command-line tools around a config file.
-
-    optax-selfsup show CONFIG                       # the merged config as a dict
-    optax-selfsup plot CONFIG --steps-per-epoch N [-o schedule.png]
-    optax-selfsup parity CONFIG --steps-per-epoch N [--iters 60]
-
-``plot`` draws the lr (and the momentum when ``momentum_config`` is set) per
-iteration from optax_selfsup and from torch_ref overlaid, marks the warmup end
-and the epoch boundaries, and prints the maximum deviation between the two.
-``parity`` trains a small MMSelfSup-named parameter tree with both and prints
-the largest parameter and lr deviations. Every command takes
-``--cfg-options KEY=VALUE ...`` (mmcv's rules).
-"""
+"""``optax-selfsup plot``: lr / momentum schedules from optax_selfsup and torch_ref overlaid."""
 
 from __future__ import annotations
 
-import argparse
-import sys
-
 import numpy as np
 
-from .clock import Clock
-from .config import load_config, merge_options
-from .errors import ConfigError
+from ..clock import Clock
+from ..errors import ConfigError
+from .common import add_config_arguments, load_cli_config
 
 
 def _clock(cfg: dict, steps_per_epoch: int | None) -> Clock:
@@ -46,7 +31,7 @@ def schedule_traces(cfg: dict, clock: Clock):
     import jax
     import jax.numpy as jnp
 
-    from .schedules import parse_schedule
+    from ..schedules import parse_schedule
 
     lr, momentum = _base_values(cfg)
     its = jnp.arange(clock.max_iters)
@@ -88,32 +73,8 @@ def _torch_trace(cfg, clock, kind, lr, momentum):
     return np.asarray(values)
 
 
-def _load(args) -> dict:
-    cfg = load_config(args.config)
-    return merge_options(cfg, args.cfg_options) if args.cfg_options else cfg
-
-
-def _show(args) -> int:
-    import pprint
-
-    pprint.pprint(_load(args), sort_dicts=False, width=100)
-    return 0
-
-
-def _parity(args) -> int:
-    from .demo import run_parity
-
-    cfg = _load(args)
-    result = run_parity(cfg, args.steps_per_epoch, args.iters)
-    print(f"params: max |optax_selfsup - torch_ref| / max(1, |p|) = {result['param']:.3g} "
-          f"after {result['iters']} iterations")
-    if result["lr"] is not None:
-        print(f"lr: max relative deviation per parameter = {result['lr']:.3g}")
-    return 0
-
-
-def _plot(args) -> int:
-    cfg = _load(args)
+def run(args) -> int:
+    cfg = load_cli_config(args)
     clock = _clock(cfg, args.steps_per_epoch)
     traces = schedule_traces(cfg, clock)
     if not traces:
@@ -159,38 +120,8 @@ def _draw(traces, cfg, clock, output):
     fig.savefig(output, dpi=100)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="optax-selfsup", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    def command(name, func, help_text, steps=True):
-        p = sub.add_parser(name, help=help_text)
-        p.add_argument("config")
-        if steps:
-            p.add_argument("--steps-per-epoch", type=int, default=None,
-                           help="data loader length (required for EpochBasedRunner)")
-        p.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
-                       help="override config keys, mmcv style (a.b=1 c=[1,2] d=(0.9,0.95))")
-        p.set_defaults(func=func)
-        return p
-
-    command("show", _show, "print the merged config", steps=False)
-    plot = command("plot", _plot, "plot lr / momentum schedules against torch_ref")
-    plot.add_argument("-o", "--output", default=None, help="PNG file to write")
-    parity = command("parity", _parity, "train a demo tree with both and compare")
-    parity.add_argument("--iters", type=int, default=60)
-    return parser
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+def add_arguments(parser) -> None:
+    add_config_arguments(parser)
+    parser.add_argument("-o", "--output", default=None, help="PNG file to write")
