@@ -15,6 +15,7 @@ from .optimizers import (
     asgd,
     lars,
     nadam,
+    optimizer_factory,
     radam,
     register_optimizer,
     rmsprop,
@@ -22,10 +23,11 @@ from .optimizers import (
     sgd,
     torch_optimizer,
 )
+from .pytrees import unbox
 from .registry import LR_POLICIES, MOMENTUM_POLICIES, OPTIMIZERS
 from .schedules import Schedule, lr_schedule, momentum_schedule, parse_schedule
-from .state import current_hparams, loss_scale
-from .transforms.accumulate import accumulate
+from .state import current_hparams, group_values, has_updated, iteration, loss_scale
+from .transforms.accumulate import Accumulate, AccumulateState, accumulate
 from .transforms.clip import clip_grad_norm
 from .transforms.clocked import clocked
 from .transforms.frozen import skip_frozen
@@ -33,6 +35,8 @@ from .transforms.loss_scale import dynamic_loss_scale
 from .transforms.torch_optimizer import TorchOptimizerState
 
 __all__ = [
+    "Accumulate", "AccumulateState", "group_values", "has_updated", "iteration",
+    "optimizer_factory", "unbox",
     "accumulate", "adadelta", "adagrad", "adam", "adamax", "adamw", "asgd", "build_optimizer",
     "clip_grad_norm", "Clock", "clocked", "ConfigError", "current_hparams", "describe",
     "dynamic_loss_scale", "format_table", "lars", "leaf_names", "load_config", "loss_scale",

@@ -25,6 +25,7 @@ from .errors import ConfigError
 from .hook_config import HookSettings, SimSiamSettings, parse_hooks, parse_simsiam
 from .names import torch_names
 from .paramwise import constructor_options, resolve_paramwise, warn_unmatched
+from .pytrees import unbox
 from .schedules import Schedule, parse_schedule
 from .transforms.accumulate import accumulate
 from .transforms.clip import clip_grad_norm
@@ -41,7 +42,7 @@ class Plan:
 
     names: list[str]
     rule: Rule
-    clock: Clock
+    clock: Clock | None  # None when planned without schedules (describe)
     hparams: list[dict]  # per leaf: the optimizer's keyword arguments
     fix_lr: list[bool]
     frozen_until: list[int]
@@ -62,7 +63,20 @@ def _optimizer_config(cfg: dict) -> dict:
     return opt
 
 
-def plan_optimizer(cfg: dict, params, *, steps_per_epoch=None, name_map="default") -> Plan:
+def _check_params(params) -> None:
+    try:
+        from .validation import check_params
+    except ImportError:  # pragma: no cover - arrives with the input validation
+        return
+    check_params(params)
+
+
+def plan_optimizer(cfg: dict, params, *, steps_per_epoch=None, name_map="default",
+                   schedules: bool = True) -> Plan:
+    """Read the config for ``params``; ``schedules=False`` skips the clock and schedules
+    (the per-parameter table needs neither, nor ``steps_per_epoch``)."""
+    params = unbox(params)
+    _check_params(params)
     names = torch_names(params, name_map)
     opt = _optimizer_config(cfg)
     paramwise, opt = constructor_options(names, opt)
@@ -79,14 +93,16 @@ def plan_optimizer(cfg: dict, params, *, steps_per_epoch=None, name_map="default
         groups, unmatched = resolve_paramwise(names, dict(cfg["optimizer"]), paramwise)
         warn_unmatched(unmatched)
     hparams = [{k: g.get(k, v) for k, v in base.items()} for g in groups]
+    clock = lr_schedule = momentum_schedule = None
     runner = cfg.get("runner")
-    if runner is None:
+    if runner is None and schedules:
         raise ConfigError("the config has no 'runner' (e.g. runner = dict(type="
                           "'EpochBasedRunner', max_epochs=200)); it fixes the run length")
-    clock = Clock.from_runner_config(runner, steps_per_epoch)
-    lr_schedule = parse_schedule(cfg.get("lr_config"), "lr", clock)
-    momentum_schedule = parse_schedule(cfg.get("momentum_config"), "momentum", clock)
-    if momentum_schedule is not None and rule.momentum_key is None:
+    if schedules:
+        clock = Clock.from_runner_config(runner, steps_per_epoch)
+        lr_schedule = parse_schedule(cfg.get("lr_config"), "lr", clock)
+        momentum_schedule = parse_schedule(cfg.get("momentum_config"), "momentum", clock)
+    if cfg.get("momentum_config") is not None and rule.momentum_key is None:
         raise ConfigError(f"momentum_config is set but {rule.name} has no momentum or betas "
                           "to schedule; remove momentum_config or pick an optimizer with one")
     hooks = parse_hooks(cfg)
@@ -133,6 +149,7 @@ def build_optimizer(cfg: dict, params, *, steps_per_epoch: int | None = None,
     ``fp16``, multiply the loss by ``oss.loss_scale(opt_state)`` before taking
     gradients; the transformation unscales them.
     """
+    params = unbox(params)
     plan = plan_optimizer(cfg, params, steps_per_epoch=steps_per_epoch, name_map=name_map)
     columns = {k: _tree(params, [h[k] for h in plan.hparams]) for k in plan.rule.defaults}
     lr_override = None
@@ -159,9 +176,11 @@ def describe(cfg: dict, params, *, steps_per_epoch: int | None = None,
              name_map="default") -> list[dict]:
     """Per parameter: name, lr, weight_decay, momentum, lars_exclude, fix_lr, frozen_until.
 
-    The values are the group's base values (what the schedules start from).
+    The values are the group's base values (what the schedules start from); they do
+    not depend on ``steps_per_epoch``, which is only used to check the schedules.
     """
-    plan = plan_optimizer(cfg, params, steps_per_epoch=steps_per_epoch, name_map=name_map)
+    plan = plan_optimizer(cfg, params, steps_per_epoch=steps_per_epoch, name_map=name_map,
+                          schedules=steps_per_epoch is not None)
     rows = []
     mkey = plan.rule.momentum_key
     for i, name in enumerate(plan.names):

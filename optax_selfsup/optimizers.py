@@ -7,7 +7,7 @@ their own per-tensor rule with ``register_optimizer``; LBFGS and SparseAdam
 
 from __future__ import annotations
 
-import functools
+import inspect
 
 from .registry import OPTIMIZERS
 from .transforms import adam_family, sgd_family
@@ -36,19 +36,49 @@ def register_optimizer(name: str, *, defaults: dict, momentum_key=None, init_slo
     return add
 
 
-lars = functools.partial(torch_optimizer, "LARS")
-sgd = functools.partial(torch_optimizer, "SGD")
-adam = functools.partial(torch_optimizer, "Adam")
-adamw = functools.partial(torch_optimizer, "AdamW")
-adamax = functools.partial(torch_optimizer, "Adamax")
-adagrad = functools.partial(torch_optimizer, "Adagrad")
-adadelta = functools.partial(torch_optimizer, "Adadelta")
-rmsprop = functools.partial(torch_optimizer, "RMSprop")
-rprop = functools.partial(torch_optimizer, "Rprop")
-asgd = functools.partial(torch_optimizer, "ASGD")
-nadam = functools.partial(torch_optimizer, "NAdam")
-radam = functools.partial(torch_optimizer, "RAdam")
+def optimizer_factory(name: str):
+    """``name``'s optax factory with torch's keyword arguments as its signature.
 
-__all__ = ["REQUIRED", "resolve_rule", "register_optimizer", "torch_optimizer", "lars", "sgd",
+    ``optimizer_factory('SGD')(lr=0.1, momentum=0.9)`` is ``oss.sgd(lr=0.1, momentum=0.9)``.
+    The explicit signature lets ``optax.inject_hyperparams`` see every argument (lr
+    and momentum may be numbers, per-leaf pytrees or schedules ``count -> value``).
+    """
+    rule = resolve_rule(name)
+    params = [inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                default=inspect.Parameter.empty if v is REQUIRED else v)
+              for k, v in rule.defaults.items()]
+
+    def factory(*args, **kwargs):
+        if len(args) > len(params):
+            raise TypeError(f"{rule.name} takes at most {len(params)} positional arguments")
+        for p, value in zip(params, args):
+            if p.name in kwargs:
+                raise TypeError(f"{rule.name} got multiple values for argument {p.name!r}")
+            kwargs[p.name] = value
+        return torch_optimizer(rule, **kwargs)  # names unknown keywords and the optimizer
+
+    factory.__signature__ = inspect.Signature(params)
+    factory.__name__ = factory.__qualname__ = rule.name.lower()
+    factory.__doc__ = (f"torch.optim-exact {rule.name} as an optax transformation "
+                       f"(``oss.torch_optimizer({rule.name!r}, ...)``); arguments and defaults "
+                       f"as torch's: {', '.join(f'{k}={v!r}' for k, v in rule.defaults.items())}.")
+    return factory
+
+
+lars = optimizer_factory("LARS")
+sgd = optimizer_factory("SGD")
+adam = optimizer_factory("Adam")
+adamw = optimizer_factory("AdamW")
+adamax = optimizer_factory("Adamax")
+adagrad = optimizer_factory("Adagrad")
+adadelta = optimizer_factory("Adadelta")
+rmsprop = optimizer_factory("RMSprop")
+rprop = optimizer_factory("Rprop")
+asgd = optimizer_factory("ASGD")
+nadam = optimizer_factory("NAdam")
+radam = optimizer_factory("RAdam")
+
+__all__ = ["REQUIRED", "resolve_rule", "register_optimizer", "torch_optimizer", "optimizer_factory",
+           "lars", "sgd",
            "adam", "adamw", "adamax", "adagrad", "adadelta", "rmsprop", "rprop", "asgd",
            "nadam", "radam"]

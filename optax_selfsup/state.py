@@ -1,17 +1,30 @@
-"""Reading an optax_selfsup optimizer state: what is in force now, for logging."""
+"""Reading an optax_selfsup optimizer state: what is in force now, for logging.
+
+Every reader takes the whole optimizer state (``opt_state``, or an
+``nnx.Optimizer``'s ``opt_state``, whose boxes are unwrapped) and finds its part
+in it, wherever a chain or wrapper put it.
+"""
 
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
+from .pytrees import unbox
+from .transforms.accumulate import AccumulateState
 from .transforms.clip import ClipState
+from .transforms.clocked import ClockedState
 from .transforms.loss_scale import LossScaleState
 from .transforms.torch_optimizer import TorchOptimizerState
 
 
+def _all(opt_state, cls):
+    is_state = lambda x: isinstance(x, cls)
+    return [s for s in jax.tree.leaves(unbox(opt_state), is_leaf=is_state) if is_state(s)]
+
+
 def _find(opt_state, cls, what, required=True):
-    found = [s for s in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, cls))
-             if isinstance(s, cls)]
+    found = _all(opt_state, cls)
     if len(found) > 1:
         raise ValueError(f"{len(found)} {what} states found in opt_state; pass one")
     if not found:
@@ -22,14 +35,18 @@ def _find(opt_state, cls, what, required=True):
 
 
 def current_hparams(opt_state) -> dict:
-    """Per-parameter lr and momentum in force at the last update (mmcv's logged values).
+    """Per-parameter lr and momentum of the iteration of the last ``update`` call.
 
-    Returns ``{'lr': tree, 'momentum': tree or None}`` plus ``'grad_norm'`` (the
-    pre-clip norm) when gradients are clipped and ``'loss_scale'`` with fp16.
+    What mmcv logs at that iteration, also on accumulation micro-steps and after
+    an fp16-skipped update. Returns ``{'lr': tree, 'momentum': tree or None}``
+    (trees shaped like the params) plus ``'grad_norm'`` (the pre-clip norm of the
+    last applied update) when gradients are clipped and ``'loss_scale'`` with fp16.
+    Before the first update the values are those of iteration 0.
     """
     opt = _find(opt_state, TorchOptimizerState, "optax_selfsup optimizer")
-    out = {"lr": opt.lr.as_tree(),
-           "momentum": None if opt.momentum is None else opt.momentum.as_tree()}
+    treedef = jax.tree.structure(opt.step)
+    as_tree = lambda v: None if v is None else jax.tree.unflatten(treedef, list(v))
+    out = {"lr": as_tree(opt.lr), "momentum": as_tree(opt.momentum)}
     clip = _find(opt_state, ClipState, "grad_clip", required=False)
     if clip is not None:
         out["grad_norm"] = clip.grad_norm
@@ -37,6 +54,51 @@ def current_hparams(opt_state) -> dict:
     if scaler is not None:
         out["loss_scale"] = scaler.scale
     return out
+
+
+def group_values(tree, names=None) -> dict:
+    """One scalar per distinct value of a per-parameter tree (e.g. ``current_hparams(s)['lr']``),
+    keyed ``'<first parameter name>'``, for TensorBoard / CSV logging::
+
+        {f"lr/{k}": v for k, v in oss.group_values(oss.current_hparams(s)["lr"]).items()}
+
+    ``names`` defaults to the torch-style names of the tree's leaves.
+    """
+    from .names import torch_names
+
+    leaves = [float(x) for x in jax.tree.leaves(tree)]
+    names = torch_names(tree) if names is None else list(names)
+    out: dict = {}
+    seen: set = set()
+    for name, value in zip(names, leaves):
+        if value not in seen:
+            seen.add(value)
+            out[name] = value
+    return out
+
+
+def has_updated(opt_state) -> jax.Array:
+    """Whether the last ``update`` call applied an update (``optax.MultiSteps.has_updated``):
+    False on an accumulation micro-step and on an fp16 update skipped for non-finite
+    gradients; True for a transformation that always updates."""
+    flags = [s.updated for s in _all(opt_state, AccumulateState)]
+    flags += [s.finite for s in _all(opt_state, LossScaleState)]
+    result = jnp.asarray(True)
+    for flag in flags:
+        result = result & flag
+    return result
+
+
+def iteration(opt_state) -> jax.Array:
+    """The number of ``update`` calls so far: the global micro-iteration the next call
+    runs at (mmcv's ``runner.iter``); the last call ran at ``iteration(s) - 1``."""
+    for cls, field in ((ClockedState, "iteration"), (AccumulateState, "count"),
+                       (TorchOptimizerState, "count")):
+        found = _all(opt_state, cls)
+        if found:
+            return getattr(found[0], field)
+    raise ValueError("no optax_selfsup clock found in opt_state (oss.clocked, oss.accumulate "
+                     "or an oss optimizer)")
 
 
 def loss_scale(opt_state):

@@ -9,8 +9,14 @@ inner transformation sees the update's own ``it`` (its last micro-step), so lr
 and momentum are the schedule values there. ``flush_remainder=False`` is the
 fp16 hook's variant: always ``/k``, no final partial update.
 
-Unlike ``optax.MultiSteps``, no clock is kept here: the iteration comes from
-the outermost wrapper. The state is one accumulator buffer.
+A drop-in for ``optax.MultiSteps(inner, every_k_schedule=k)``: call ``update``
+with every micro-batch's gradient; it returns zeros until an update, and
+``tx.has_updated(state)`` (or ``oss.has_updated(opt_state)`` on a whole chain's
+state) tells whether the last call applied one. Differences: the iteration
+``it`` is handed in by ``oss.clocked`` when there is one (else this wrapper
+counts its own micro-steps) and is the inner transformation's schedule index,
+as in MMSelfSup, where ``MultiSteps`` counts updates; ``max_iters`` adds
+MMSelfSup's remainder rule. The state is one accumulator buffer plus scalars.
 """
 
 from __future__ import annotations
@@ -21,23 +27,63 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from ..pytrees import boxed_like, unbox
+from .select import keep_unless
+
 
 class AccumulateState(NamedTuple):
+    count: jax.Array  # micro-steps seen: the clock when none is handed in
     acc: Any  # sum of grad / factor over the current group
+    updated: jax.Array  # whether the last call applied an update
     inner: Any
 
 
-def accumulate(inner: optax.GradientTransformation, every_k: int, max_iters: int,
-               flush_remainder: bool = True) -> optax.GradientTransformationExtraArgs:
+class Accumulate(optax.GradientTransformationExtraArgs):
+    """The transformation ``accumulate`` returns; ``has_updated`` as in ``optax.MultiSteps``."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def has_updated(state: AccumulateState) -> jax.Array:
+        return state.updated
+
+
+def _positive_int(name, value, allow_none=False):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"accumulate: {name}={value!r} must be an int >= 1")
+
+
+def accumulate(inner: optax.GradientTransformation, every_k: int, max_iters: int | None = None,
+               flush_remainder: bool = True) -> Accumulate:
+    """Average ``every_k`` micro-steps' gradients, then apply ``inner`` once.
+
+    Args:
+      inner: any optax transformation (it also receives ``iteration=``).
+      every_k: micro-steps per update (``update_interval`` / ``cumulative_iters``).
+      max_iters: the run's length in micro-steps; with ``flush_remainder`` its last
+        ``max_iters % every_k`` micro-steps form a final, shorter group (MMSelfSup).
+        None: no end of run is known, every group has ``every_k`` micro-steps.
+      flush_remainder: False for the fp16 hook's rule (always ``/every_k``).
+    """
+    _positive_int("every_k", every_k)
+    _positive_int("max_iters", max_iters, allow_none=True)
     inner = optax.with_extra_args_support(inner)
-    divisible = max_iters // every_k * every_k
-    remainder = max_iters - divisible
+    if max_iters is None:
+        flush_remainder = False
+    else:
+        divisible = max_iters // every_k * every_k
+        remainder = max_iters - divisible
 
     def init(params):
-        return AccumulateState(jax.tree.map(jnp.zeros_like, params), inner.init(params))
+        params = unbox(params)
+        return AccumulateState(jnp.zeros((), jnp.int32), jax.tree.map(jnp.zeros_like, params),
+                               jnp.zeros((), bool), inner.init(params))
 
-    def update(updates, state, params=None, *, iteration, **extra):
-        it = iteration
+    def update(grads, state, params=None, *, iteration=None, **extra):
+        updates = unbox(grads)
+        it = state.count if iteration is None else iteration
         if flush_remainder and remainder:
             factor = jnp.where(it < divisible, every_k, remainder)
             is_update = ((it + 1) % every_k == 0) | (it == max_iters - 1)
@@ -49,11 +95,11 @@ def accumulate(inner: optax.GradientTransformation, every_k: int, max_iters: int
         # The inner update is computed every micro-step and kept only at updates: on
         # CPU a lax.cond around it costs 2-3x more (it copies the large operands).
         new_updates, new_inner = inner.update(acc, state.inner, params, iteration=it, **extra)
-        keep = lambda new, old: jnp.where(is_update, new, old)
-        inner_state = jax.tree.map(keep, new_inner, state.inner)
+        inner_state = keep_unless(is_update, new_inner, state.inner)
         new_updates = jax.tree.map(lambda u: jnp.where(is_update, u, jnp.zeros_like(u)),
                                    new_updates)
         acc = jax.tree.map(lambda a: jnp.where(is_update, jnp.zeros_like(a), a), acc)
-        return new_updates, AccumulateState(acc, inner_state)
+        return (boxed_like(new_updates, grads),
+                AccumulateState(state.count + 1, acc, is_update, inner_state))
 
-    return optax.GradientTransformationExtraArgs(init, update)
+    return Accumulate(init, update)

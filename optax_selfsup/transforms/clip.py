@@ -8,6 +8,7 @@ norm is kept in the state (mmcv logs it as ``grad_norm``).
 
 from __future__ import annotations
 
+import numbers
 from typing import NamedTuple
 
 import jax
@@ -32,6 +33,9 @@ def _norm(g, p):
 
 def clip_grad_norm(max_norm: float,
                    norm_type: float = 2.0) -> optax.GradientTransformationExtraArgs:
+    """torch ``clip_grad_norm_(params, max_norm, norm_type)`` on the gradients."""
+    if isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real) or not max_norm > 0:
+        raise ValueError(f"clip_grad_norm: max_norm={max_norm!r} must be a number > 0")
     norm_type = float(norm_type)
     if not norm_type > 0:
         raise ValueError(f"grad_clip.norm_type={norm_type} must be > 0 or inf")

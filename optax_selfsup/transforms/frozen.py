@@ -10,9 +10,13 @@ weight decay, momentum and LARS scaling to it.
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import jax
 import jax.numpy as jnp
 import optax
+
+from ..pytrees import per_leaf, unbox
 
 
 def frozen_until(names, frozen_layers_cfg: dict) -> list[int]:
@@ -21,14 +25,28 @@ def frozen_until(names, frozen_layers_cfg: dict) -> list[int]:
             for name in names]
 
 
+class SkipFrozenState(NamedTuple):
+    count: jax.Array  # calls seen: the clock when none is handed in
+    inner: Any
+
+
 def skip_frozen(inner: optax.GradientTransformation,
                 until) -> optax.GradientTransformationExtraArgs:
-    """``until``: a pytree (shaped like the params) of ints, 0 for never-frozen leaves."""
+    """Drop the gradient of leaf ``i`` (and skip it in ``inner``) while ``it < until[i]``.
+
+    ``until``: a pytree shaped like the params of ints, 0 for never-frozen leaves.
+    ``it`` is the global iteration handed in by ``oss.clocked`` or, standing alone,
+    this wrapper's own count of calls.
+    """
     inner = optax.with_extra_args_support(inner)
 
-    def update(updates, state, params=None, *, iteration, grad_mask=None, **extra):
+    def init(params):
+        return SkipFrozenState(jnp.zeros((), jnp.int32), inner.init(params))
+
+    def update(updates, state, params=None, *, iteration=None, grad_mask=None, **extra):
+        iteration = state.count if iteration is None else iteration
         leaves, treedef = jax.tree.flatten(updates)
-        limits = treedef.flatten_up_to(until)
+        limits = per_leaf(unbox(until), treedef, "until", where="skip_frozen")
         incoming = [None] * len(leaves) if grad_mask is None else treedef.flatten_up_to(grad_mask)
         masks = []
         for n, m in zip(limits, incoming):
@@ -36,6 +54,8 @@ def skip_frozen(inner: optax.GradientTransformation,
             masks.append(own if m is None else own & m)
         mask = jax.tree.unflatten(treedef, masks)
         updates = jax.tree.map(lambda g, m: jnp.where(m, g, jnp.zeros_like(g)), updates, mask)
-        return inner.update(updates, state, params, iteration=iteration, grad_mask=mask, **extra)
+        updates, inner_state = inner.update(updates, state.inner, params, iteration=iteration,
+                                            grad_mask=mask, **extra)
+        return updates, SkipFrozenState(state.count + 1, inner_state)
 
-    return optax.GradientTransformationExtraArgs(inner.init, update)
+    return optax.GradientTransformationExtraArgs(init, update)

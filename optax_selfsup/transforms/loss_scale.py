@@ -17,21 +17,32 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from .select import keep_unless
+
 
 class LossScaleState(NamedTuple):
     scale: jax.Array
     growth_tracker: jax.Array
+    finite: jax.Array  # the last update's gradients were finite (it was applied)
     inner: Any
 
 
 def dynamic_loss_scale(inner: optax.GradientTransformation, init_scale: float = 2.0**16,
                        growth_factor: float = 2.0, backoff_factor: float = 0.5,
                        growth_interval: int = 2000) -> optax.GradientTransformationExtraArgs:
+    for name, value, ok in (("init_scale", init_scale, init_scale > 0),
+                            ("growth_factor", growth_factor, growth_factor >= 1),
+                            ("backoff_factor", backoff_factor, 0 < backoff_factor <= 1),
+                            ("growth_interval", growth_interval, growth_interval >= 1)):
+        if not ok:
+            raise ValueError(f"dynamic_loss_scale: {name}={value!r} is out of range "
+                             "(init_scale > 0, growth_factor >= 1, 0 < backoff_factor <= 1, "
+                             "growth_interval >= 1)")
     inner = optax.with_extra_args_support(inner)
 
     def init(params):
         return LossScaleState(jnp.asarray(init_scale, jnp.float32), jnp.zeros((), jnp.int32),
-                              inner.init(params))
+                              jnp.ones((), bool), inner.init(params))
 
     def update(updates, state, params=None, *, grad_mask=None, **extra):
         inv = (1.0 / state.scale).astype(jnp.float32)
@@ -46,7 +57,7 @@ def dynamic_loss_scale(inner: optax.GradientTransformation, init_scale: float = 
         # computed unconditionally and kept only when finite (cheaper than lax.cond on CPU)
         new_updates, new_inner = inner.update(updates, state.inner, params, grad_mask=grad_mask,
                                               **extra)
-        inner_state = jax.tree.map(lambda n, o: jnp.where(finite, n, o), new_inner, state.inner)
+        inner_state = keep_unless(finite, new_inner, state.inner)
         new_updates = jax.tree.map(lambda u: jnp.where(finite, u, jnp.zeros_like(u)),
                                    new_updates)
         tracker = jnp.where(finite, state.growth_tracker + 1, 0)
@@ -54,6 +65,7 @@ def dynamic_loss_scale(inner: optax.GradientTransformation, init_scale: float = 
         scale = jnp.where(finite, jnp.where(grow, state.scale * growth_factor, state.scale),
                           state.scale * backoff_factor)
         tracker = jnp.where(grow, 0, tracker)
-        return new_updates, LossScaleState(scale.astype(jnp.float32), tracker, inner_state)
+        return new_updates, LossScaleState(scale.astype(jnp.float32), tracker, finite,
+                                           inner_state)
 
     return optax.GradientTransformationExtraArgs(init, update)

@@ -21,6 +21,7 @@ new parameter value (exactly, whenever the subtraction is exact).
 from __future__ import annotations
 
 import functools
+import numbers
 from typing import Any, NamedTuple
 
 import jax
@@ -29,36 +30,20 @@ import numpy as np
 import optax
 
 from ..errors import ConfigError
+from ..pytrees import boxed_like, is_one_value, per_leaf, unbox
 from ..registry import OPTIMIZERS
 from .rule import Rule, check_arguments
 
 
-@jax.tree_util.register_pytree_node_class
-class LeafValues:
-    """One scalar per parameter leaf, stored as the single vector the schedule computes
-    (one buffer instead of one per leaf); the params' tree structure rides along as
-    static data for ``as_tree``."""
-
-    def __init__(self, values, treedef):
-        self.values, self.treedef = values, treedef
-
-    def as_tree(self):
-        return jax.tree.unflatten(self.treedef, list(self.values))
-
-    def tree_flatten(self):
-        return (self.values,), self.treedef
-
-    @classmethod
-    def tree_unflatten(cls, treedef, children):
-        return cls(children[0], treedef)
-
-
 class TorchOptimizerState(NamedTuple):
     count: jax.Array  # updates applied: the clock when none is handed in
-    step: Any  # per-leaf int32 step counts (torch's state['step'])
-    slots: Any  # per-leaf dict of state tensors
-    lr: LeafValues  # lr in force at the last update (what mmcv logs)
-    momentum: LeafValues | None  # momentum / betas[0] at the last update
+    step: Any  # per-leaf int32 step counts (torch's state['step']), shaped like the params
+    slots: Any  # per-leaf dict of state tensors (torch's state names)
+    lr: jax.Array  # per-leaf lr at the last call's iteration, a vector in leaf order
+    momentum: jax.Array | None  # per-leaf momentum / betas[0] likewise
+    # refreshed at every call, also when a wrapper keeps the rest of the state (an
+    # accumulation micro-step, an fp16-skipped update): what mmcv logs at that iteration
+    LIVE_FIELDS = ("lr", "momentum")
 
 
 REFUSED = {
@@ -77,19 +62,27 @@ def resolve_rule(name_or_rule) -> Rule:
     return OPTIMIZERS.get(name_or_rule, "optimizer.type")
 
 
-def _per_leaf(value, treedef):
-    """A value given once, or per leaf as a pytree shaped like the params."""
-    if isinstance(value, (dict, list)) or hasattr(value, "keys"):
-        try:
-            return treedef.flatten_up_to(value)
-        except (ValueError, TypeError):
-            pass
-    return [value] * treedef.num_leaves
-
-
 def _stack(values):
     """Per-leaf bases (scalars or tuples of scalars) -> a vector (or tuple of vectors)."""
     return jax.tree.map(lambda *xs: np.asarray(xs, np.float64), *values)
+
+
+def _concrete(value) -> bool:
+    if isinstance(value, tuple):
+        return all(map(_concrete, value))
+    return isinstance(value, (numbers.Number, np.generic)) or value is None
+
+
+def vector_at(values, it, dtype):
+    """Per-leaf values (numbers, 0-d arrays or schedules ``count -> value``) at ``it``."""
+    if all(isinstance(v, numbers.Number) for v in values):
+        return jnp.asarray(np.asarray(values, np.float64), dtype)
+    distinct = {id(v): v for v in values}
+    if len(distinct) == 1:
+        (v,) = distinct.values()
+        return jnp.full((len(values),), v(it) if callable(v) else v, dtype)
+    at = {i: jnp.asarray(v(it) if callable(v) else v, dtype) for i, v in distinct.items()}
+    return jnp.stack([at[id(v)] for v in values])
 
 
 def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
@@ -100,73 +93,97 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
     Args:
       name_or_rule: a registered optimizer name ('SGD', 'LARS', 'Adam', ...) or a Rule.
       lr_schedule, momentum_schedule: ``Schedule`` objects ``(it, base) -> value``
-        (``oss.parse_schedule``) applied to each leaf's own base value.
+        (``oss.parse_schedule``) applied to each leaf's own base value (what the
+        config builder uses; the lr / momentum given must then be numbers).
       group_index: each leaf's param-group index for per-group schedule values
         (OneCycle lists); a pytree of ints, one int for all, or None for the
         leaf's position.
       lr_override: ``(fixed, value, active)``: leaves whose ``fixed`` flag is set
-        (a per-leaf list or pytree of bools) use lr ``value`` while
-        ``active(it)`` holds (MMSelfSup's SimSiamHook).
-      **hparams: torch's keyword arguments; each a scalar or a per-leaf pytree.
+        (a per-leaf pytree of bools) use lr ``value`` while ``active(it)`` holds
+        (MMSelfSup's SimSiamHook).
+      **hparams: torch's keyword arguments; each one value for all leaves or a
+        pytree of per-leaf values shaped like the params. ``lr`` and the momentum
+        (``momentum``, or ``betas[0]`` for the Adam family) may also be optax-style
+        schedules ``count -> value``, where ``count`` is the global iteration handed
+        in by an outer wrapper (``oss.clocked``) or, standing alone, the number of
+        updates this transformation has applied.
+
+    Every per-leaf flag (nesterov, amsgrad, lars_exclude, ...) is static and selects
+    a code path; the other values may be traced (``optax.inject_hyperparams``).
     """
     rule = resolve_rule(name_or_rule)
     values = check_arguments(rule, hparams)
     mkey = rule.momentum_key
+    for key, value in values.items():
+        if key != "lr" and key != mkey and callable(value) and is_one_value(value):
+            raise ConfigError(f"{rule.name}: {key} is a schedule; only lr and "
+                              f"{mkey or 'lr'} may follow a schedule")
+    cache: dict = {}
 
     def leaf_hparams(treedef):
-        columns = {k: _per_leaf(v, treedef) for k, v in values.items()}
-        leaves = [{k: col[i] for k, col in columns.items()} for i in range(treedef.num_leaves)]
-        for h in leaves:
-            for flag in rule.flags:
-                h[flag] = bool(h[flag])
-            rule.validate(h)
-        return leaves
+        """Per leaf: a dict of torch's keyword arguments (computed once per tree shape)."""
+        if treedef not in cache:
+            columns = {k: per_leaf(v, treedef, k, rule.defaults[k], rule.name)
+                       for k, v in values.items()}
+            leaves = [{k: col[i] for k, col in columns.items()}
+                      for i in range(treedef.num_leaves)]
+            for h in leaves:
+                for flag in rule.flags:
+                    h[flag] = bool(h[flag])
+                if all(_concrete(v) for v in h.values()):
+                    rule.validate(h)
+            cache[treedef] = leaves
+        return cache[treedef]
 
-    def bases(hs, treedef, schedule, pick):
+    def bases(hs, treedef, schedule, pick, what):
+        picked = [pick(h) for h in hs]
+        if not all(_concrete(v) for v in picked):
+            raise ConfigError(f"{rule.name}: {what} must be numbers when a config schedule "
+                              f"({what}_config) drives it")
         groups = (list(range(treedef.num_leaves)) if group_index is None
-                  else _per_leaf(group_index, treedef))
-        return _stack([schedule.base_value(pick(h), g) for h, g in zip(hs, groups)])
+                  else per_leaf(group_index, treedef, "group_index"))
+        return _stack([schedule.base_value(v, g) for v, g in zip(picked, groups)])
 
     def momentum_of(h):
         return h["betas"][0] if mkey == "betas" else h[mkey]
 
     def scheduled(hs, treedef, it):
         """Per-leaf lr and momentum at iteration ``it``, as vectors in leaf order."""
+        dtype = _dtype()
         if lr_schedule is None:
-            lrs = jnp.asarray([h["lr"] for h in hs], _dtype())
+            lrs = vector_at([h["lr"] for h in hs], it, dtype)
         else:
-            lrs = lr_schedule(it, bases(hs, treedef, lr_schedule, lambda h: h["lr"]))
+            lrs = lr_schedule(it, bases(hs, treedef, lr_schedule, lambda h: h["lr"], "lr"))
         if lr_override is not None:
             fixed, value, active = lr_override
-            mask = np.asarray([bool(f) for f in _per_leaf(fixed, treedef)])
+            mask = np.asarray([bool(f) for f in per_leaf(fixed, treedef, "fix_lr")])
             lrs = jnp.where(active(it) & mask, jnp.asarray(value, lrs.dtype), lrs)
         moms = None
         if mkey is not None:
             if momentum_schedule is None:
-                moms = jnp.asarray([momentum_of(h) for h in hs], _dtype())
+                moms = vector_at([momentum_of(h) for h in hs], it, dtype)
             else:
-                moms = momentum_schedule(it, bases(hs, treedef, momentum_schedule, momentum_of))
-        return lrs.astype(_dtype()), None if moms is None else moms.astype(_dtype())
+                moms = momentum_schedule(it, bases(hs, treedef, momentum_schedule,
+                                                   momentum_of, "momentum"))
+        return lrs.astype(dtype), None if moms is None else moms.astype(dtype)
 
     def init(params):
-        leaves, treedef = jax.tree.flatten(params)
+        leaves, treedef = jax.tree.flatten(unbox(params))
         hs = leaf_hparams(treedef)
         lrs, moms = scheduled(hs, treedef, jnp.zeros((), jnp.int32))
-        unflat = lambda xs: None if xs is None else jax.tree.unflatten(treedef, xs)
+        unflat = lambda xs: jax.tree.unflatten(treedef, xs)
         return TorchOptimizerState(
             count=jnp.zeros((), jnp.int32),
             step=unflat([jnp.zeros((), jnp.int32) for _ in leaves]),
             slots=unflat([rule.init_slots(p, h) for p, h in zip(leaves, hs)]),
-            lr=LeafValues(lrs, treedef),
-            momentum=None if moms is None else LeafValues(moms, treedef),
-        )
+            lr=lrs, momentum=moms)
 
     def update(updates, state, params=None, *, iteration=None, grad_mask=None, **extra):
         del extra
         if params is None:
             raise ValueError(f"{rule.name} needs the params: call update(grads, state, params)")
-        grads, treedef = jax.tree.flatten(updates)
-        ps = treedef.flatten_up_to(params)
+        grads, treedef = jax.tree.flatten(unbox(updates))
+        ps = treedef.flatten_up_to(unbox(params))
         steps = treedef.flatten_up_to(state.step)
         slots = treedef.flatten_up_to(state.slots)
         masks = [None] * len(grads) if grad_mask is None else treedef.flatten_up_to(grad_mask)
@@ -193,12 +210,11 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
             out_u.append(new_p - p)
             out_step.append(t_new)
             out_slots.append(new_s)
-        unflat = lambda xs: None if xs is None else jax.tree.unflatten(treedef, xs)
+        unflat = lambda xs: jax.tree.unflatten(treedef, xs)
         new_state = TorchOptimizerState(
             count=state.count + 1, step=unflat(out_step), slots=unflat(out_slots),
-            lr=LeafValues(lrs, treedef),
-            momentum=None if moms is None else LeafValues(moms, treedef))
-        return unflat(out_u), new_state
+            lr=lrs, momentum=moms)
+        return boxed_like(out_u, updates), new_state
 
     return optax.GradientTransformationExtraArgs(init, update)
 
