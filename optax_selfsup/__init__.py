@@ -4,6 +4,7 @@ from .builder import build_optimizer, describe, format_table, plan_optimizer
 from .clock import Clock
 from .config import load_config, merge_options
 from .errors import ConfigError
+from .masks import paramwise_values, regex_mask
 from .names import leaf_names, nest_names, torch_names
 from .optimizers import (
     REQUIRED,
@@ -31,12 +32,13 @@ from .transforms.accumulate import Accumulate, AccumulateState, accumulate
 from .transforms.clip import clip_grad_norm
 from .transforms.clocked import clocked
 from .transforms.frozen import skip_frozen
+from .transforms.lars import scale_by_lars
 from .transforms.loss_scale import dynamic_loss_scale
 from .transforms.torch_optimizer import TorchOptimizerState
 
 __all__ = [
     "Accumulate", "AccumulateState", "group_values", "has_updated", "iteration",
-    "optimizer_factory", "unbox",
+    "optimizer_factory", "paramwise_values", "regex_mask", "scale_by_lars", "unbox",
     "accumulate", "adadelta", "adagrad", "adam", "adamax", "adamw", "asgd", "build_optimizer",
     "clip_grad_norm", "Clock", "clocked", "ConfigError", "current_hparams", "describe",
     "dynamic_loss_scale", "format_table", "lars", "leaf_names", "load_config", "loss_scale",
