@@ -23,7 +23,8 @@ import optax
 from .clock import Clock
 from .errors import ConfigError
 from .hook_config import HookSettings, SimSiamSettings, parse_hooks, parse_simsiam
-from .names import torch_names
+from .names import leaf_names, torch_names
+from .norm_layers import warn_uneven_norm_layers
 from .paramwise import constructor_options, resolve_paramwise, warn_unmatched
 from .pytrees import unbox
 from .schedules import Schedule, parse_schedule
@@ -106,10 +107,15 @@ def plan_optimizer(cfg: dict, params, *, steps_per_epoch=None, name_map="default
         raise ConfigError(f"momentum_config is set but {rule.name} has no momentum or betas "
                           "to schedule; remove momentum_config or pick an optimizer with one")
     hooks = parse_hooks(cfg)
+    fix_lr = [bool(g.get("fix_lr", False)) for g in groups]
+    frozen = frozen_until(names, hooks.frozen_layers)
+    settings = [tuple(sorted({**h, "fix_lr": f, "frozen_until": n}.items(), key=str))
+                for h, f, n in zip(hparams, fix_lr, frozen)]
+    shapes = [jnp.shape(x) for x in jax.tree.leaves(params)]
+    warn_uneven_norm_layers(leaf_names(params), names, shapes, settings)
     return Plan(
         names=names, rule=rule, clock=clock, hparams=hparams,
-        fix_lr=[bool(g.get("fix_lr", False)) for g in groups],
-        frozen_until=frozen_until(names, hooks.frozen_layers),
+        fix_lr=fix_lr, frozen_until=frozen,
         grouped=paramwise is not None, lr_schedule=lr_schedule,
         momentum_schedule=momentum_schedule, hooks=hooks, simsiam=parse_simsiam(cfg))
 

@@ -21,6 +21,8 @@ from collections.abc import Callable
 
 import jax
 
+from .pytrees import unbox
+
 DEFAULT_NAME_MAP: tuple[tuple[str, str], ...] = (
     (r"^params\.", ""),
     (r"\.(kernel|scale|embedding)$", ".weight"),
@@ -39,8 +41,9 @@ def _key_str(key) -> str:
 
 
 def leaf_names(params) -> list[str]:
-    """The dotted key path of every leaf, in ``jax.tree.leaves`` order."""
-    paths = jax.tree_util.tree_flatten_with_path(params)[0]
+    """The dotted key path of every leaf, in ``jax.tree.leaves`` order (Flax NNX
+    ``Variable`` boxes unwrapped first, so no name ends in ``.value``)."""
+    paths = jax.tree_util.tree_flatten_with_path(unbox(params))[0]
     return [".".join(_key_str(k) for k in path) for path, _ in paths]
 
 
@@ -82,3 +85,53 @@ def nest_names(flat: dict) -> dict:
                 raise ValueError(f"{name!r}: {part!r} is both a leaf and a prefix")
         node[last] = value
     return tree
+
+
+def flax_resnet_name_map(stage_sizes, prefix: str = "backbone.", head: str = "head.fc"):
+    """A ``name_map`` for the ResNet of Flax's own examples (``examples/imagenet``).
+
+    That model names its stem ``conv_init`` / ``bn_init``, numbers its blocks across
+    all stages (``BottleneckResNetBlock_7`` or ``ResNetBlock_7``), names the layers
+    inside a block ``Conv_0, BatchNorm_0, Conv_1, ...`` and the shortcut
+    ``conv_proj`` / ``norm_proj``, and its classifier ``Dense_0``. This maps them to
+    torch's (mmcls) ResNet names, e.g. for ResNet-50 (``stage_sizes=[3, 4, 6, 3]``)
+    ``params.BottleneckResNetBlock_7.BatchNorm_1.scale`` ->
+    ``backbone.layer3.0.bn2.weight``, so MMSelfSup's regexes select what they select
+    in torch::
+
+        tx = oss.build_optimizer(cfg, params, steps_per_epoch=n,
+                                 name_map=oss.flax_resnet_name_map([3, 4, 6, 3]))
+    """
+    starts = [sum(stage_sizes[:i]) for i in range(len(stage_sizes))]
+    block = re.compile(r"^(?:Bottleneck)?ResNetBlock_(\d+)$")
+    inner = re.compile(r"^(Conv|BatchNorm)_(\d+)$")
+    leaf_names_map = {"kernel": "weight", "scale": "weight"}
+
+    def translate(name: str) -> str:
+        parts = name.split(".")
+        if parts and parts[0] == "params":
+            parts = parts[1:]
+        out = []
+        for i, part in enumerate(parts):
+            if part == "conv_init":
+                out.append(prefix + "conv1")
+            elif part == "bn_init":
+                out.append(prefix + "bn1")
+            elif part == "Dense_0" and i == 0:
+                out.append(head)
+            elif m := block.match(part):
+                index = int(m.group(1))
+                stage = max(s for s in range(len(starts)) if starts[s] <= index)
+                out.append(f"{prefix}layer{stage + 1}.{index - starts[stage]}")
+            elif m := inner.match(part):
+                kind = "conv" if m.group(1) == "Conv" else "bn"
+                out.append(f"{kind}{int(m.group(2)) + 1}")
+            elif part in ("conv_proj", "norm_proj"):
+                out.append("downsample.0" if part == "conv_proj" else "downsample.1")
+            elif i == len(parts) - 1:
+                out.append(leaf_names_map.get(part, part))
+            else:
+                out.append(part)
+        return ".".join(out)
+
+    return translate

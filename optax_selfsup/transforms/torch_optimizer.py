@@ -59,6 +59,8 @@ def resolve_rule(name_or_rule) -> Rule:
     if name_or_rule in REFUSED:
         raise ConfigError(f"optimizer.type={name_or_rule!r} is not supported: "
                           f"{REFUSED[name_or_rule]}")
+    from .. import optimizers  # noqa: F401  (registers the built-in rules)
+
     return OPTIMIZERS.get(name_or_rule, "optimizer.type")
 
 
