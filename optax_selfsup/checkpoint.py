@@ -1,0 +1,275 @@
+"""Checkpoints of params and optimizer state with orbax, refused when they do not fit.
+
+A checkpoint is one orbax step directory holding three items: ``params`` and
+``opt_state`` (``ocp.args.StandardSave``: plain pytrees of arrays, any sharding)
+and ``extra`` (JSON: the epoch, a data-loader position, whatever the run needs).
+The optimizer state carries the whole run position (the global iteration, the
+accumulation buffer of an unfinished group, the loss scale, per-parameter step
+counts), so a run restored at any iteration continues bit for bit.
+
+``restore_checkpoint`` takes templates (``tx.init(params)`` and the params, real
+arrays or ``jax.ShapeDtypeStruct``; their shardings are the restored arrays'
+shardings) and, before loading anything, compares the checkpoint's metadata with
+them (``check_compatible``): another optimizer, accumulation, loss scaling,
+clipping, frozen-layer setting or parameter tree is refused with a message that
+names what differs, never loaded into the wrong slots.
+
+Raw trees (orbax restored without a target, or ``flax.serialization.to_state_dict``)
+are nested dicts and lists; ``state_from_raw(template, raw)`` gives them the
+template's NamedTuples back.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .pytrees import unbox
+from .transforms.accumulate import AccumulateState
+from .transforms.clip import ClipState
+from .transforms.clocked import ClockedState
+from .transforms.frozen import SkipFrozenState
+from .transforms.loss_scale import LossScaleState
+from .transforms.torch_optimizer import TorchOptimizerState
+
+# what each optax_selfsup state holds, in the words of a refusal message
+STATE_KINDS = {
+    ClockedState: "a global iteration clock",
+    AccumulateState: "an accumulation buffer (optimizer_config.update_interval)",
+    SkipFrozenState: "frozen-layer bookkeeping (optimizer_config.frozen_layers_cfg)",
+    LossScaleState: "a loss scale (fp16)",
+    ClipState: "a gradient-clipping norm (optimizer_config.grad_clip)",
+    TorchOptimizerState: "optimizer slots",
+}
+_BY_FIELDS = {frozenset(cls._fields): cls.__name__ for cls in STATE_KINDS}
+_KIND = {cls.__name__: text for cls, text in STATE_KINDS.items()}
+_SHOWN = 5  # differing paths named per kind of difference
+_ITEMS = ("params", "opt_state", "extra")  # the item directories of a step
+
+
+class CheckpointMismatch(ValueError):
+    """A checkpoint's params or optimizer state do not fit the templates given."""
+
+
+class Restored(NamedTuple):
+    step: int
+    params: Any
+    opt_state: Any
+    extra: dict
+
+
+# ----------------------------------------------------------------------------- layouts
+
+
+def _is_namedtuple(x) -> bool:
+    return isinstance(x, tuple) and hasattr(x, "_fields")
+
+
+def _leaf_spec(x) -> tuple:
+    shape = getattr(x, "shape", None)
+    dtype = getattr(x, "dtype", None)
+    if shape is None or dtype is None:
+        x = np.asarray(x)
+        shape, dtype = x.shape, x.dtype
+    return tuple(int(d) for d in shape), np.dtype(dtype).name
+
+
+def layout(tree) -> tuple[dict, dict]:
+    """``({path: (shape, dtype name)}, {path: state type name})`` of a live, raw or
+    metadata tree, paths in the state-dict form (NamedTuple fields and sequence
+    indices as keys, joined by '.'). Raw dicts are recognised as optax_selfsup
+    states by their field names."""
+    tree = getattr(tree, "tree", tree)  # orbax TreeMetadata
+    leaves: dict = {}
+    types: dict = {}
+
+    def walk(x, path):
+        if x is None:
+            return
+        if _is_namedtuple(x):
+            types[path] = type(x).__name__
+            items = [(f, getattr(x, f)) for f in x._fields]
+        elif isinstance(x, dict):
+            if frozenset(map(str, x)) in _BY_FIELDS:
+                types[path] = _BY_FIELDS[frozenset(map(str, x))]
+            items = list(x.items())
+        elif isinstance(x, (list, tuple)):
+            items = list(enumerate(x))
+        else:
+            leaves[path] = _leaf_spec(x)
+            return
+        for key, value in items:
+            walk(value, f"{path}.{key}" if path else str(key))
+
+    walk(unbox(tree), "")
+    return leaves, types
+
+
+def _spec_text(spec) -> str:
+    shape, dtype = spec
+    return f"{dtype}[{','.join(map(str, shape))}]"
+
+
+def _slot_names(leaves: dict, types: dict) -> set:
+    """The per-parameter slot names (torch's state names) under every optimizer state."""
+    names = set()
+    for root, name in types.items():
+        if name != TorchOptimizerState.__name__:
+            continue
+        prefix = f"{root}.slots." if root else "slots."
+        names |= {p.rsplit(".", 1)[-1] for p in leaves if p.startswith(prefix)}
+    return names
+
+
+def _differences(ours: tuple, theirs: tuple, what: str) -> list[str]:
+    (our_leaves, our_types), (their_leaves, their_types) = ours, theirs
+    lines = []
+    ours_t, theirs_t = set(our_types.values()), set(their_types.values())
+    for name in sorted(theirs_t - ours_t):
+        lines.append(f"the checkpoint's {what} has {_KIND.get(name, name)} ({name}); "
+                     f"this one has none")
+    for name in sorted(ours_t - theirs_t):
+        lines.append(f"this {what} has {_KIND.get(name, name)} ({name}); "
+                     f"the checkpoint's has none")
+    ours_s, theirs_s = _slot_names(our_leaves, our_types), _slot_names(their_leaves, their_types)
+    if ours_s != theirs_s:
+        lines.append(f"the checkpoint's optimizer keeps {', '.join(sorted(theirs_s)) or 'no'} "
+                     f"slots per parameter; this one keeps {', '.join(sorted(ours_s)) or 'none'} "
+                     "(another optimizer type or momentum setting)")
+    missing = [p for p in our_leaves if p not in their_leaves]
+    extra = [p for p in their_leaves if p not in our_leaves]
+    if missing:
+        lines.append(f"{len(missing)} path(s) of this {what} are not in the checkpoint: "
+                     + ", ".join(missing[:_SHOWN]) + (", ..." if len(missing) > _SHOWN else ""))
+    if extra:
+        lines.append(f"{len(extra)} path(s) in the checkpoint are not in this {what}: "
+                     + ", ".join(extra[:_SHOWN]) + (", ..." if len(extra) > _SHOWN else ""))
+    changed = [p for p in our_leaves if p in their_leaves and our_leaves[p] != their_leaves[p]]
+    for p in changed[:_SHOWN]:
+        lines.append(f"{p}: checkpoint {_spec_text(their_leaves[p])}, "
+                     f"this {what} {_spec_text(our_leaves[p])}")
+    if len(changed) > _SHOWN:
+        lines.append(f"... and {len(changed) - _SHOWN} more leaves with another shape or dtype")
+    return lines
+
+
+def check_compatible(template, restored_or_metadata, *, what: str = "optimizer state",
+                     source: str = "the checkpoint") -> None:
+    """Raise ``CheckpointMismatch`` unless both trees have the same state types, slot
+    names, paths, shapes and dtypes. ``restored_or_metadata``: a live tree, a raw one
+    (nested dicts / lists) or orbax metadata (``CheckpointManager.item_metadata``)."""
+    lines = _differences(layout(template), layout(restored_or_metadata), what)
+    if lines:
+        raise CheckpointMismatch(f"{source} does not fit: its {what} was written for another "
+                                 "config or parameter tree, refusing to load it:\n  - "
+                                 + "\n  - ".join(lines))
+
+
+def _as_state_dict(raw, template):
+    """Lists in ``raw`` where the template has tuples -> flax's {'0': ...} dicts."""
+    if _is_namedtuple(template) or isinstance(template, dict):
+        keys = template._fields if _is_namedtuple(template) else template.keys()
+        get = (lambda k: getattr(template, k)) if _is_namedtuple(template) else template.get
+        return {str(k): _as_state_dict(raw[str(k)] if str(k) in raw else raw[k], get(k))
+                for k in keys} if isinstance(raw, dict) else raw
+    if isinstance(template, (list, tuple)) and isinstance(raw, (list, tuple, dict)):
+        items = raw if isinstance(raw, (list, tuple)) else [raw[str(i)] for i in range(len(raw))]
+        return {str(i): _as_state_dict(r, t) for i, (r, t) in enumerate(zip(items, template))}
+    return raw
+
+
+def state_from_raw(template, raw):
+    """A raw tree (orbax restored without a target, ``flax.serialization.to_state_dict``,
+    ``msgpack_restore``) in ``template``'s structure and types, after ``check_compatible``.
+    Equivalent to ``flax.serialization.from_state_dict(template, raw)`` except that orbax's
+    lists (optax.chain tuples) are accepted too."""
+    from flax import serialization
+
+    check_compatible(template, raw, source="the raw tree")
+    return serialization.from_state_dict(template, _as_state_dict(raw, template))
+
+
+# ----------------------------------------------------------------------------- orbax
+
+
+def _manager(directory, max_to_keep=None, create=True):
+    import orbax.checkpoint as ocp
+
+    options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=create)
+    handlers = dict(params=ocp.StandardCheckpointHandler(),
+                    opt_state=ocp.StandardCheckpointHandler(),
+                    extra=ocp.JsonCheckpointHandler())
+    return ocp.CheckpointManager(os.path.abspath(os.fspath(directory)), options=options,
+                                 item_handlers=handlers)
+
+
+def save_checkpoint(directory, step: int, *, params, opt_state, extra: dict | None = None,
+                    max_to_keep: int | None = None, overwrite: bool = False) -> str:
+    """Write ``params``, ``opt_state`` and ``extra`` (JSON-serialisable) as step ``step``
+    of ``directory``; keep the ``max_to_keep`` newest steps (None: all). A step that
+    exists already is an error unless ``overwrite``. Returns the step directory. Every
+    process calls it in a multi-host run."""
+    import orbax.checkpoint as ocp
+
+    if isinstance(step, bool) or int(step) != step or step < 0:
+        raise ValueError(f"save_checkpoint: step={step!r} must be an int >= 0")
+    with _manager(directory, max_to_keep) as mngr:
+        if int(step) in mngr.all_steps():
+            if not overwrite:
+                raise FileExistsError(f"save_checkpoint: {directory} already holds step {step}; "
+                                      "pass overwrite=True to replace it")
+            mngr.delete(int(step))
+        mngr.save(int(step), args=ocp.args.Composite(
+            params=ocp.args.StandardSave(unbox(params)),
+            opt_state=ocp.args.StandardSave(unbox(opt_state)),
+            extra=ocp.args.JsonSave(dict(extra or {}))), force=True)
+        mngr.wait_until_finished()
+    return os.path.join(os.path.abspath(os.fspath(directory)), str(int(step)))
+
+
+def latest_step(directory) -> int | None:
+    """The newest step saved in ``directory``, None when it holds none (or does not exist)."""
+    if not os.path.isdir(directory):
+        return None
+    with _manager(directory, create=False) as mngr:
+        return mngr.latest_step()
+
+
+def restore_checkpoint(directory, *, params, opt_state, step: int | None = None) -> Restored:
+    """Step ``step`` (default: the latest) of ``directory`` into the templates ``params``
+    and ``opt_state`` (``tx.init(params)``; arrays or ``jax.ShapeDtypeStruct``, whose
+    shardings the restored arrays get). Refuses (``CheckpointMismatch``) a checkpoint
+    whose params or optimizer state differ from the templates, naming what differs."""
+    import orbax.checkpoint as ocp
+
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"restore_checkpoint: no checkpoint directory {directory!r}")
+    with _manager(directory, create=False) as mngr:
+        steps = mngr.all_steps()
+        if step is None:
+            if not steps:
+                raise FileNotFoundError(f"restore_checkpoint: {directory!r} holds no checkpoint")
+            step = max(steps)
+        elif step not in steps:
+            raise FileNotFoundError(f"restore_checkpoint: {directory!r} has no step {step}; "
+                                    f"saved steps: {sorted(steps)}")
+        meta = mngr.item_metadata(step)
+        step_dir = os.path.join(os.path.abspath(os.fspath(directory)), str(step))
+        found = [k for k in _ITEMS if os.path.isdir(os.path.join(step_dir, k))]
+        if "params" not in found or "opt_state" not in found:
+            raise CheckpointMismatch(f"{directory} step {step} is not an optax_selfsup "
+                                     f"checkpoint: it holds the items {found}, expected "
+                                     "params, opt_state and extra")
+        source = f"the checkpoint {directory} step {step}"
+        params, opt_state = unbox(params), unbox(opt_state)
+        check_compatible(params, meta["params"], what="params", source=source)
+        check_compatible(opt_state, meta["opt_state"], source=source)
+        args = dict(params=ocp.args.StandardRestore(params),
+                    opt_state=ocp.args.StandardRestore(opt_state))
+        if "extra" in found:
+            args["extra"] = ocp.args.JsonRestore()
+        out = mngr.restore(step, args=ocp.args.Composite(**args))
+    extra = out["extra"] if "extra" in found else {}
+    return Restored(int(step), out["params"], out["opt_state"], dict(extra or {}))
