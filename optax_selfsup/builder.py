@@ -77,9 +77,9 @@ def plan_optimizer(cfg: dict, params, *, steps_per_epoch=None, name_map="default
     """Read the config for ``params``; ``schedules=False`` skips the clock and schedules
     (the per-parameter table needs neither, nor ``steps_per_epoch``)."""
     params = unbox(params)
+    opt = _optimizer_config(cfg)
     _check_params(params)
     names = torch_names(params, name_map)
-    opt = _optimizer_config(cfg)
     paramwise, opt = constructor_options(names, opt)
     rule = resolve_rule(opt.pop("type"))
     for key in IMPLEMENTATION_ARGS:

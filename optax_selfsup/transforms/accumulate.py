@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import optax
 
 from ..pytrees import boxed_like, unbox
-from .select import keep_unless
+from .select import update_if
 
 
 class AccumulateState(NamedTuple):
@@ -81,9 +81,13 @@ def accumulate(inner: optax.GradientTransformation, every_k: int, max_iters: int
         return AccumulateState(jnp.zeros((), jnp.int32), jax.tree.map(jnp.zeros_like, params),
                                jnp.zeros((), bool), inner.init(params))
 
-    def update(grads, state, params=None, *, iteration=None, **extra):
+    def update(grads, state, params=None, *, iteration=None, hparams_only=False, **extra):
         updates = unbox(grads)
         it = state.count if iteration is None else iteration
+        if hparams_only:  # see select.update_if
+            _, inner_state = inner.update(updates, state.inner, params, iteration=it,
+                                          hparams_only=True, **extra)
+            return grads, state._replace(inner=inner_state)
         if flush_remainder and remainder:
             factor = jnp.where(it < divisible, every_k, remainder)
             is_update = ((it + 1) % every_k == 0) | (it == max_iters - 1)
@@ -91,13 +95,8 @@ def accumulate(inner: optax.GradientTransformation, every_k: int, max_iters: int
             factor = every_k
             is_update = (it + 1) % every_k == 0
         acc = jax.tree.map(lambda a, g: a + g / jnp.asarray(factor, g.dtype), state.acc, updates)
-
-        # The inner update is computed every micro-step and kept only at updates: on
-        # CPU a lax.cond around it costs 2-3x more (it copies the large operands).
-        new_updates, new_inner = inner.update(acc, state.inner, params, iteration=it, **extra)
-        inner_state = keep_unless(is_update, new_inner, state.inner)
-        new_updates = jax.tree.map(lambda u: jnp.where(is_update, u, jnp.zeros_like(u)),
-                                   new_updates)
+        new_updates, inner_state = update_if(is_update, inner, acc, state.inner, params,
+                                             iteration=it, **extra)
         acc = jax.tree.map(lambda a: jnp.where(is_update, jnp.zeros_like(a), a), acc)
         return (boxed_like(new_updates, grads),
                 AccumulateState(state.count + 1, acc, is_update, inner_state))

@@ -2,15 +2,27 @@
 
 ``betas[0]`` is the momentum that momentum schedules drive; bias corrections use
 its current value, as torch does.
+
+Low-precision parameters (float16, bfloat16): torch keeps the moments in the
+parameter's dtype and forms the denominator ``sqrt(v)/sqrt(1-beta2^t) + eps``
+there too, so in float16 the default ``eps=1e-8`` (below float16's smallest
+subnormal, 6e-8) rounds away. The moments and denominators here are rounded to
+the stored dtype at the same places, so the results are torch's: an exactly-zero
+gradient gives ``0/0 = NaN`` and a second moment that underflows to 0 gives
+``inf``, as in torch (parity_tests/test_float16.py). Keep float32 parameters
+(or an eps float16 can hold, >= 6e-8) to train with Adam in half precision.
 """
 
 from __future__ import annotations
 
 import jax.numpy as jnp
 
+from ..validation import BETA, NON_NEGATIVE
 from .rule import Rule, coupled_decay, lerp, one_minus_pow, power, sign_flip
 
 _BASE = dict(betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, maximize=False)
+# torch's constructor checks
+_RANGES = dict(lr=NON_NEGATIVE, eps=NON_NEGATIVE, weight_decay=NON_NEGATIVE, betas=(BETA, BETA))
 
 
 def _decay(g, p, h, decoupled):
@@ -19,14 +31,22 @@ def _decay(g, p, h, decoupled):
         wd = h["weight_decay"]
         if isinstance(wd, (int, float)) and wd == 0:
             return g, p
-        return g, p * (1 - h["lr"] * wd)
+        return g, (p * (1 - h["lr"] * wd)).astype(p.dtype)  # torch: p.mul_(...)
     return coupled_decay(g, p, h), p
 
 
 def _moments(g, slots, beta1, beta2):
+    """The new first and second moments, rounded to their stored dtype as torch's
+    in-place updates are."""
     m = lerp(slots["exp_avg"], g, 1 - beta1)
     v = slots["exp_avg_sq"] * beta2 + (1 - beta2) * g * g
-    return m, v
+    return m.astype(slots["exp_avg"].dtype), v.astype(slots["exp_avg_sq"].dtype)
+
+
+def _plus_eps(x, eps, dtype):
+    """torch's ``x.add_(eps)`` on a tensor of the stored dtype: ``x`` rounded to it, then
+    the sum rounded again (in float16 an eps below 6e-8 adds nothing)."""
+    return (x.astype(dtype) + eps).astype(dtype)
 
 
 def _adam_slots(p, h):
@@ -47,7 +67,7 @@ def _adam(decoupled_default):
         if h["amsgrad"]:
             v = jnp.maximum(slots["max_exp_avg_sq"], v)
             new["max_exp_avg_sq"] = v
-        denom = jnp.sqrt(v) / bc2_sqrt + h["eps"]
+        denom = _plus_eps(jnp.sqrt(v) / bc2_sqrt, h["eps"], v.dtype)
         return p - step_size * (m / denom), new
 
     return step
@@ -55,24 +75,27 @@ def _adam(decoupled_default):
 
 Adam = Rule("Adam", dict(lr=1e-3, **_BASE, amsgrad=False, decoupled_weight_decay=False),
             _adam(False), _adam_slots, momentum_key="betas",
-            flags=("amsgrad", "maximize", "decoupled_weight_decay"))
+            flags=("amsgrad", "maximize", "decoupled_weight_decay"), ranges=_RANGES)
 AdamW = Rule("AdamW", dict(lr=1e-3, **{**_BASE, "weight_decay": 1e-2}, amsgrad=False),
-             _adam(True), _adam_slots, momentum_key="betas", flags=("amsgrad", "maximize"))
+             _adam(True), _adam_slots, momentum_key="betas", flags=("amsgrad", "maximize"),
+             ranges=_RANGES)
 
 
 def adamax_step(g, p, slots, h, t):
     """torch Adamax: ``u = max(beta2*u, |g| + eps)``; ``p -= lr/(1-beta1^t) * m / u``."""
     beta1, beta2 = h["betas"]
     g = coupled_decay(sign_flip(g, h), p, h)
-    m = lerp(slots["exp_avg"], g, 1 - beta1)
-    u = jnp.maximum(slots["exp_inf"] * beta2, jnp.abs(g) + h["eps"])
+    m = lerp(slots["exp_avg"], g, 1 - beta1).astype(slots["exp_avg"].dtype)
+    dtype = slots["exp_inf"].dtype
+    u = jnp.maximum((slots["exp_inf"] * beta2).astype(dtype),
+                    _plus_eps(jnp.abs(g), h["eps"], dtype))
     clr = h["lr"] / one_minus_pow(beta1, t)
     return p - clr * (m / u), {"exp_avg": m, "exp_inf": u}
 
 
 Adamax = Rule("Adamax", dict(lr=2e-3, **_BASE), adamax_step,
               lambda p, h: {"exp_avg": jnp.zeros_like(p), "exp_inf": jnp.zeros_like(p)},
-              momentum_key="betas", flags=("maximize",))
+              momentum_key="betas", flags=("maximize",), ranges=_RANGES)
 
 
 def nadam_step(g, p, slots, h, t):
@@ -85,9 +108,10 @@ def nadam_step(g, p, slots, h, t):
     # torch keeps mu_product in a float32 scalar tensor whatever the param dtype
     mu_product = slots["mu_product"] * jnp.asarray(mu).astype(jnp.float32)
     m, v = _moments(g, slots, beta1, beta2)
-    denom = jnp.sqrt(v / one_minus_pow(beta2, t)) + h["eps"]
+    denom = _plus_eps(jnp.sqrt((v / one_minus_pow(beta2, t)).astype(v.dtype)), h["eps"], v.dtype)
     lr, prod = h["lr"], mu_product.astype(p.dtype)
-    new_p = p - (lr * (1 - mu) / (1 - prod)) * (g / denom)
+    # two in-place updates in torch: the parameter is rounded in between
+    new_p = (p - (lr * (1 - mu) / (1 - prod)) * (g / denom)).astype(p.dtype)
     new_p = new_p - (lr * mu_next / (1 - prod * mu_next)) * (m / denom)
     return new_p, {"exp_avg": m, "exp_avg_sq": v, "mu_product": mu_product}
 
@@ -97,7 +121,8 @@ NAdam = Rule(
     nadam_step,
     lambda p, h: {"exp_avg": jnp.zeros_like(p), "exp_avg_sq": jnp.zeros_like(p),
                   "mu_product": jnp.ones((), jnp.float32)},
-    momentum_key="betas", flags=("maximize", "decoupled_weight_decay"))
+    momentum_key="betas", flags=("maximize", "decoupled_weight_decay"),
+    ranges=dict(_RANGES, momentum_decay=NON_NEGATIVE))
 
 
 def radam_step(g, p, slots, h, t):
@@ -111,7 +136,7 @@ def radam_step(g, p, slots, h, t):
     rho_t = rho_inf - 2 * t * power(beta2, t) / bc2
     rect = jnp.sqrt(jnp.maximum((rho_t - 4) * (rho_t - 2) * rho_inf, 0)
                     / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
-    adaptive = jnp.sqrt(bc2) / (jnp.sqrt(v) + h["eps"])
+    adaptive = jnp.sqrt(bc2) / _plus_eps(jnp.sqrt(v), h["eps"], v.dtype)
     lr = h["lr"]
     rectified = p + m_hat * lr * adaptive * rect * -1.0
     plain = p + m_hat * lr * -1.0
@@ -120,6 +145,7 @@ def radam_step(g, p, slots, h, t):
 
 RAdam = Rule("RAdam", dict(lr=1e-3, **_BASE, decoupled_weight_decay=False), radam_step,
              lambda p, h: {"exp_avg": jnp.zeros_like(p), "exp_avg_sq": jnp.zeros_like(p)},
-             momentum_key="betas", flags=("maximize", "decoupled_weight_decay"))
+             momentum_key="betas", flags=("maximize", "decoupled_weight_decay"),
+             ranges=_RANGES)
 
 RULES = (Adam, AdamW, Adamax, NAdam, RAdam)

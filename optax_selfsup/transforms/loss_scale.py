@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .select import keep_unless
+from .select import update_if
 
 
 class LossScaleState(NamedTuple):
@@ -44,7 +44,11 @@ def dynamic_loss_scale(inner: optax.GradientTransformation, init_scale: float = 
         return LossScaleState(jnp.asarray(init_scale, jnp.float32), jnp.zeros((), jnp.int32),
                               jnp.ones((), bool), inner.init(params))
 
-    def update(updates, state, params=None, *, grad_mask=None, **extra):
+    def update(updates, state, params=None, *, grad_mask=None, hparams_only=False, **extra):
+        if hparams_only:  # see select.update_if
+            _, inner_state = inner.update(updates, state.inner, params, grad_mask=grad_mask,
+                                          hparams_only=True, **extra)
+            return updates, state._replace(inner=inner_state)
         inv = (1.0 / state.scale).astype(jnp.float32)
         updates = jax.tree.map(lambda g: g * inv.astype(g.dtype), updates)
         leaves, treedef = jax.tree.flatten(updates)
@@ -54,12 +58,8 @@ def dynamic_loss_scale(inner: optax.GradientTransformation, init_scale: float = 
             ok = jnp.all(jnp.isfinite(g))
             finite = finite & (ok if m is None else (ok | ~m))
 
-        # computed unconditionally and kept only when finite (cheaper than lax.cond on CPU)
-        new_updates, new_inner = inner.update(updates, state.inner, params, grad_mask=grad_mask,
-                                              **extra)
-        inner_state = keep_unless(finite, new_inner, state.inner)
-        new_updates = jax.tree.map(lambda u: jnp.where(finite, u, jnp.zeros_like(u)),
-                                   new_updates)
+        new_updates, inner_state = update_if(finite, inner, updates, state.inner, params,
+                                             grad_mask=grad_mask, **extra)
         tracker = jnp.where(finite, state.growth_tracker + 1, 0)
         grow = tracker == growth_interval
         scale = jnp.where(finite, jnp.where(grow, state.scale * growth_factor, state.scale),

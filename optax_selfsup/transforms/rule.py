@@ -20,6 +20,8 @@ from collections.abc import Callable
 
 import jax.numpy as jnp
 
+from ..validation import check_per_leaf
+
 REQUIRED = object()
 # torch arguments that select an implementation, never the maths
 IMPLEMENTATION_ARGS = ("foreach", "capturable", "differentiable", "fused")
@@ -32,8 +34,11 @@ class Rule:
     step: Callable
     init_slots: Callable = lambda p, h: {}
     momentum_key: str | None = None  # 'momentum', 'betas' (betas[0]) or None
-    validate: Callable = lambda h: None
+    validate: Callable = lambda h: None  # per tensor, on concrete values: cross-argument checks
     flags: tuple[str, ...] = ()  # boolean arguments (static per tensor)
+    # valid values per argument (torch's constructor checks): a Range, or a tuple of
+    # Ranges for a tuple argument such as betas; see optax_selfsup/validation.py
+    ranges: dict = dataclasses.field(default_factory=dict)
 
 
 def one_minus_pow(beta, t):
@@ -74,8 +79,14 @@ def coupled_decay(g, p, h):
     return g + wd * p
 
 
-def check_arguments(rule: Rule, hparams: dict) -> dict:
-    """torch's argument names and defaults; TypeError naming a bad keyword."""
+def check_arguments(rule: Rule, hparams: dict, prefix: str | None = None) -> dict:
+    """torch's argument names and defaults; TypeError naming a bad keyword.
+
+    Values are checked against ``rule.ranges`` and the kind of their default (one
+    value, or each leaf of a per-leaf pytree); a bad one is a ConfigError reading
+    ``{prefix}{key}=value must be ...`` (``prefix`` defaults to ``'<rule name>: '``).
+    Schedules and JAX arrays are not checked (their values are known at run time).
+    """
     unknown = [k for k in hparams if k not in rule.defaults and k not in IMPLEMENTATION_ARGS]
     if unknown:
         raise TypeError(f"{rule.name} got unexpected keyword argument(s) "
@@ -86,4 +97,8 @@ def check_arguments(rule: Rule, hparams: dict) -> dict:
     if missing:
         raise TypeError(f"{rule.name} is missing the required argument(s) "
                         f"{', '.join(map(repr, missing))}")
+    prefix = f"{rule.name}: " if prefix is None else prefix
+    for key in hparams:
+        if key in rule.defaults:
+            check_per_leaf(rule, key, hparams[key], prefix)
     return values

@@ -9,7 +9,11 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from ..errors import ConfigError
+from ..validation import NON_NEGATIVE, Range
 from .rule import REQUIRED, Rule, coupled_decay, lerp, sign_flip
+
+# torch's constructor checks (and MMSelfSup's for LARS)
+_SGD_RANGES = dict(lr=NON_NEGATIVE, momentum=NON_NEGATIVE, weight_decay=NON_NEGATIVE)
 
 
 def _is_zero(x):
@@ -47,7 +51,8 @@ SGD = Rule(
     "SGD",
     dict(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False),
     sgd_step, _buffer_slots, momentum_key="momentum",
-    validate=lambda h: _check_nesterov(h, "SGD"), flags=("nesterov", "maximize"))
+    validate=lambda h: _check_nesterov(h, "SGD"), flags=("nesterov", "maximize"),
+    ranges=_SGD_RANGES)
 
 
 def lars_step(g, p, slots, h, t):
@@ -74,7 +79,8 @@ LARS = Rule(
     dict(lr=REQUIRED, momentum=0.0, weight_decay=0.0, dampening=0.0, eta=1e-3, nesterov=False,
          eps=1e-8, lars_exclude=False),
     lars_step, _buffer_slots, momentum_key="momentum",
-    validate=lambda h: _check_nesterov(h, "LARS"), flags=("nesterov", "lars_exclude"))
+    validate=lambda h: _check_nesterov(h, "LARS"), flags=("nesterov", "lars_exclude"),
+    ranges=dict(_SGD_RANGES, eta=NON_NEGATIVE))
 
 
 def rmsprop_step(g, p, slots, h, t):
@@ -110,7 +116,8 @@ RMSprop = Rule(
     "RMSprop",
     dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
          maximize=False),
-    rmsprop_step, _rmsprop_slots, momentum_key="momentum", flags=("centered", "maximize"))
+    rmsprop_step, _rmsprop_slots, momentum_key="momentum", flags=("centered", "maximize"),
+    ranges=dict(_SGD_RANGES, eps=NON_NEGATIVE, alpha=NON_NEGATIVE))
 
 
 def rprop_step(g, p, slots, h, t):
@@ -130,7 +137,9 @@ def rprop_step(g, p, slots, h, t):
 Rprop = Rule(
     "Rprop", dict(lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0), maximize=False),
     rprop_step, lambda p, h: {"prev": jnp.zeros_like(p), "step_size": jnp.zeros_like(p)},
-    flags=("maximize",))
+    flags=("maximize",),
+    # torch: 0 < etas[0] < 1 < etas[1]
+    ranges=dict(lr=NON_NEGATIVE, etas=(Range(0.0, 1.0, True, True), Range(1.0, low_open=True))))
 
 
 def asgd_step(g, p, slots, h, t):
@@ -157,7 +166,8 @@ def _asgd_slots(p, h):
 
 ASGD = Rule(
     "ASGD", dict(lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0.0, maximize=False),
-    asgd_step, _asgd_slots, flags=("maximize",))
+    asgd_step, _asgd_slots, flags=("maximize",),
+    ranges=dict(lr=NON_NEGATIVE, weight_decay=NON_NEGATIVE))
 
 
 def adagrad_step(g, p, slots, h, t):
@@ -175,7 +185,9 @@ Adagrad = Rule(
          maximize=False),
     adagrad_step,
     lambda p, h: {"sum": jnp.full_like(p, h["initial_accumulator_value"])},
-    flags=("maximize",))
+    flags=("maximize",),
+    ranges=dict(lr=NON_NEGATIVE, lr_decay=NON_NEGATIVE, weight_decay=NON_NEGATIVE,
+                initial_accumulator_value=NON_NEGATIVE, eps=NON_NEGATIVE))
 
 
 def adadelta_step(g, p, slots, h, t):
@@ -192,6 +204,8 @@ Adadelta = Rule(
     "Adadelta", dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False),
     adadelta_step,
     lambda p, h: {"square_avg": jnp.zeros_like(p), "acc_delta": jnp.zeros_like(p)},
-    flags=("maximize",))
+    flags=("maximize",),
+    ranges=dict(lr=NON_NEGATIVE, rho=Range(0.0, 1.0), eps=NON_NEGATIVE,
+                weight_decay=NON_NEGATIVE))
 
 RULES = (SGD, LARS, RMSprop, Rprop, ASGD, Adagrad, Adadelta)

@@ -180,8 +180,14 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
             slots=unflat([rule.init_slots(p, h) for p, h in zip(leaves, hs)]),
             lr=lrs, momentum=moms)
 
-    def update(updates, state, params=None, *, iteration=None, grad_mask=None, **extra):
+    def update(updates, state, params=None, *, iteration=None, grad_mask=None,
+               hparams_only=False, **extra):
         del extra
+        it = state.count if iteration is None else iteration
+        if hparams_only:  # only the lr and momentum in force at ``it`` (select.update_if)
+            treedef = jax.tree.structure(state.step)
+            lrs, moms = scheduled(leaf_hparams(treedef), treedef, it)
+            return updates, state._replace(lr=lrs, momentum=moms)
         if params is None:
             raise ValueError(f"{rule.name} needs the params: call update(grads, state, params)")
         grads, treedef = jax.tree.flatten(unbox(updates))
@@ -190,7 +196,6 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         slots = treedef.flatten_up_to(state.slots)
         masks = [None] * len(grads) if grad_mask is None else treedef.flatten_up_to(grad_mask)
         hs = leaf_hparams(treedef)
-        it = state.count if iteration is None else iteration
         lrs, moms = scheduled(hs, treedef, it)
         out_u, out_step, out_slots = [], [], []
         for i, (g, p, t, s, h, mask) in enumerate(zip(grads, ps, steps, slots, hs, masks)):
