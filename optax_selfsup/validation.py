@@ -1,0 +1,211 @@
+"""Checks of optimizer arguments and parameter trees: every bad value a clear ConfigError.
+
+torch.optim refuses out-of-range hyperparameters when an optimizer is built
+(``Invalid learning rate: -0.1``); each ``Rule`` declares the same ranges
+(``Rule.ranges``) and ``check_value`` applies them. Only concrete Python /
+NumPy numbers are checked: a schedule ``count -> value``, a JAX array (a tracer
+under ``optax.inject_hyperparams`` included) or any other object passes as is.
+A string is never converted (``"1e-4"`` is refused, not read as 1e-4).
+
+``check_params`` refuses what no optimizer can train: an empty tree (torch:
+"optimizer got an empty parameter list"), a leaf that is not floating point
+(its updates would be truncated to integers) and a whole Flax Linen
+``variables`` dict where ``variables['params']`` is meant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .errors import ConfigError
+from .names import leaf_names
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """An interval of valid numbers; ``None`` ends are open to infinity. NaN is never in."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, x) -> bool:
+        if math.isnan(x):
+            return False
+        if self.low is not None and not (x > self.low if self.low_open else x >= self.low):
+            return False
+        return self.high is None or (x < self.high if self.high_open else x <= self.high)
+
+    def __str__(self) -> str:
+        if self.low is None and self.high is None:
+            return "a number (not NaN)"
+        if self.high is None:
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
+        if self.low is None:
+            return f"{'<' if self.high_open else '<='} {self.high:g}"
+        return (f"in {'(' if self.low_open else '['}{self.low:g}, "
+                f"{self.high:g}{')' if self.high_open else ']'}")
+
+
+ANY = Range()
+NON_NEGATIVE = Range(0.0)  # torch: lr, eps, weight_decay, momentum, ... >= 0
+BETA = Range(0.0, 1.0, high_open=True)  # torch: 0 <= betas[i] < 1
+
+
+def is_concrete_number(value) -> bool:
+    """A Python / NumPy number (a 0-d NumPy array too), not a bool."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _passes_unchecked(value) -> bool:
+    """Values only known at run time: schedules and JAX arrays (tracers included)."""
+    if isinstance(value, jax.Array):  # tracers are jax.Arrays too
+        return True
+    return callable(value) and not isinstance(value, (type, Mapping, list, tuple))
+
+
+def _kind(value, number: bool = True) -> str:
+    if value is None:
+        return "None"
+    if isinstance(value, str):
+        return ("a string (write the number itself, e.g. 0.1, not '0.1')" if number else
+                "a string")
+    if isinstance(value, (bool, np.bool_)):
+        return "a bool"
+    return f"a {type(value).__name__}"
+
+
+def _number_error(name: str, value, valid: Range, why: str = "") -> ConfigError:
+    valid_text = "" if valid is ANY else f" {valid}"
+    return ConfigError(f"{name}={value!r} must be a number{valid_text}{why}")
+
+
+def check_number(name: str, value, valid: Range = ANY):
+    """Refuse a concrete value that is not a number in ``valid``; others pass as is."""
+    if _passes_unchecked(value):
+        return value
+    if isinstance(value, np.ndarray) and value.ndim > 0:
+        return value
+    if not is_concrete_number(value):
+        raise _number_error(name, value, valid, f", got {_kind(value)}")
+    number = float(value[()] if isinstance(value, np.ndarray) else value)
+    if number not in valid:
+        raise ConfigError(f"{name}={value!r} must be {valid}" if not math.isnan(number) else
+                          f"{name}={value!r} is NaN; it must be {valid}")
+    return value
+
+
+def check_tuple(name: str, value, valid: tuple[Range, ...], key: str = ""):
+    """A fixed-length tuple such as ``betas``; each entry checked against its Range
+    (``key`` names the entries: ``betas[0]``)."""
+    if _passes_unchecked(value) or (isinstance(value, np.ndarray) and value.ndim > 0):
+        return value
+    n, key = len(valid), key or name
+    what = f"a tuple of {n} numbers ({', '.join(f'{key}[{i}] {r}' for i, r in enumerate(valid))})"
+    if not isinstance(value, (tuple, list)):
+        raise ConfigError(f"{name}={value!r} must be {what}, got {_kind(value)}")
+    if len(value) != n:
+        raise ConfigError(f"{name}={value!r} must be {what}, got {len(value)} value(s)")
+    for i, (item, rng) in enumerate(zip(value, valid)):
+        try:
+            check_number(f"{key}[{i}]", item, rng)
+        except ConfigError as err:
+            raise ConfigError(f"{name}={value!r}: {err}") from None
+    return value
+
+
+def check_flag(name: str, value):
+    if _passes_unchecked(value) or isinstance(value, (bool, np.bool_)):
+        return value
+    raise ConfigError(f"{name}={value!r} must be True or False, got {_kind(value, False)}")
+
+
+def check_value(name: str, key: str, value, default, valid=None):
+    """One optimizer argument, by the kind of its default (bool: a flag; tuple: a tuple of
+    numbers; number or required: a number) and its Range(s) ``valid``. Arguments whose
+    default is of any other kind (None, a string) are not checked."""
+    if isinstance(default, bool):
+        return check_flag(name, value)
+    if isinstance(default, tuple) or isinstance(valid, tuple):
+        n = len(valid) if isinstance(valid, tuple) else len(default)
+        ranges = valid if isinstance(valid, tuple) else (valid or ANY,) * n
+        return check_tuple(name, value, ranges, key)
+    if isinstance(default, numbers.Real) or valid is not None or _is_required(default):
+        return check_number(name, value, valid or ANY)
+    return value
+
+
+def _is_required(default) -> bool:
+    from .transforms.rule import REQUIRED
+
+    return default is REQUIRED
+
+
+def check_rule_values(rule, values: dict, prefix: str = "optimizer.") -> None:
+    """Every argument of ``rule`` in ``values``, one value each (as a config gives them);
+    errors read ``{prefix}{key}=value ...``."""
+    for key, value in values.items():
+        if key in rule.defaults:
+            check_value(prefix + key, key, value, rule.defaults[key], rule.ranges.get(key))
+
+
+def check_per_leaf(rule, key: str, value, prefix: str) -> None:
+    """An argument given once, or as a pytree of per-leaf values (each leaf checked,
+    named ``{prefix}{key}[leaf.path]``)."""
+    from .pytrees import is_one_value
+
+    default, valid = rule.defaults[key], rule.ranges.get(key)
+    if is_one_value(value, default if isinstance(default, tuple) else None):
+        check_value(prefix + key, key, value, default, valid)
+        return
+    is_tuple = lambda x: isinstance(x, tuple) and isinstance(default, tuple)  # noqa: E731
+    leaves = jax.tree.leaves(value, is_leaf=is_tuple)
+    names = leaf_names(jax.tree.map(lambda _: 0, value, is_leaf=is_tuple))
+    for name, leaf in zip(names, leaves):
+        check_value(f"{prefix}{key}[{name}]", key, leaf, default, valid)
+
+
+def check_params(params, where: str = "params") -> None:
+    """Refuse a params tree no optimizer can train, naming the offending leaf.
+
+    - a Flax Linen ``variables`` dict (top-level ``'params'`` beside other collections
+      such as ``'batch_stats'``): pass ``variables['params']``;
+    - no leaves at all (torch: "optimizer got an empty parameter list");
+    - a leaf whose dtype is not floating point (int, bool, complex, strings):
+      its updates would be truncated or meaningless.
+    """
+    if isinstance(params, Mapping) and "params" in params and len(params) > 1:
+        others = sorted(str(k) for k in params if k != "params")
+        raise ConfigError(
+            f"{where} looks like a whole Flax Linen variables dict (top-level 'params' beside "
+            f"{', '.join(map(repr, others))}); pass variables['params'] to the optimizer and "
+            "keep the other collections out of it")
+    leaves = jax.tree.leaves(params)
+    if not leaves:
+        raise ConfigError(f"{where} has no leaves: there is nothing to optimize (torch: "
+                          "'optimizer got an empty parameter list'); got "
+                          f"{_short(params)}")
+    for name, leaf in zip(leaf_names(params), leaves):
+        dtype = getattr(leaf, "dtype", None)
+        if dtype is None:
+            dtype = np.result_type(leaf)
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise ConfigError(
+                f"{where}: the leaf {name!r} has dtype {np.dtype(dtype).name}; optimizers "
+                "train floating-point parameters only (float32, bfloat16, float16, float64): "
+                "cast it, or keep it out of the params tree")
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
