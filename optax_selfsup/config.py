@@ -9,12 +9,15 @@ Faithful to mmcv 1.7's ``Config.fromfile(path)._cfg_dict.to_dict()``:
 - ``_base_`` (a path or a list, relative to the file) is loaded first; keys may
   not repeat among the bases; the child is merged in: dicts merge recursively
   unless the child dict has ``_delete_=True``, which replaces.
-- ``{{_base_.a.b}}`` stands for the merged bases' value (whole value, also inside
-  lists and tuples); ``{{ fileDirname }}``, ``{{ fileBasename }}``,
-  ``{{ fileBasenameNoExtension }}`` and ``{{ fileExtname }}`` are substituted in
-  the text first.
+- ``{{_base_.a.b}}`` stands for the merged bases' value (a whole value, also inside
+  lists and tuples; inside a string it is an error, where mmcv keeps a garbled string);
+  ``{{ fileDirname }}``, ``{{ fileBasename }}``, ``{{ fileBasenameNoExtension }}`` and
+  ``{{ fileExtname }}`` give this file's path parts as strings. mmcv pastes them
+  into the source text, so a directory name with a quote in it runs as code; here
+  they never enter the source (see docs/config-files.md).
 
-Config files are Python and run with the user's rights: load only configs you trust.
+Config files are Python and run with the user's rights: load only configs you trust
+(a ``.json`` / ``.yaml`` file whose ``_base_`` is a ``.py`` file runs that file).
 Every error names the file and the key.
 """
 
@@ -34,14 +37,39 @@ RESERVED_KEYS = ("filename", "text", "pretty_text")
 _EXTENSIONS = (".py", ".json", ".yaml", ".yml")
 
 
-def _predefined(text: str, path: str) -> str:
+def _predefined(text: str, path: str) -> tuple[str, dict]:
+    """``{{ fileDirname }}`` & co. -> unique tokens; returns the text and {token: value}.
+
+    mmcv pastes the values into the source text, so a directory name with a quote
+    in it becomes code. Here the value never enters the source: a token stands in
+    its place (inside a string literal it is replaced in the parsed strings; written
+    bare in a ``.py`` file it is a variable holding the value as a string).
+    """
     dirname, basename = os.path.dirname(path), os.path.basename(path)
     stem, ext = os.path.splitext(basename)
     values = dict(fileDirname=dirname, fileBasename=basename, fileBasenameNoExtension=stem,
                   fileExtname=ext)
+    tokens = {}
     for key, value in values.items():
-        text = re.sub(r"\{\{\s*" + key + r"\s*\}\}", value.replace("\\", "/"), text)
-    return text
+        pattern = r"\{\{\s*" + key + r"\s*\}\}"
+        if re.search(pattern, text):
+            token = f"__oss_{key}_{uuid.uuid4().hex[:8]}__"
+            tokens[token] = value.replace("\\", "/")
+            text = re.sub(pattern, token, text)
+    return text, tokens
+
+
+def _replace_tokens(value, tokens: dict):
+    """Every token of ``_predefined`` inside the parsed strings (keys too) -> its value."""
+    if isinstance(value, str):
+        for token, text in tokens.items():
+            value = value.replace(token, text)
+        return value
+    if isinstance(value, dict):
+        return {_replace_tokens(k, tokens): _replace_tokens(v, tokens) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_replace_tokens(v, tokens) for v in value)
+    return value
 
 
 def _base_placeholders(text: str):
@@ -54,26 +82,28 @@ def _base_placeholders(text: str):
     return text, placeholders
 
 
-def _execute(text: str, path: str) -> dict:
+def _execute(text: str, path: str, tokens: dict) -> dict:
     try:
         code = compile(text, path, "exec")
     except SyntaxError as err:
         raise ConfigError(f"{path}:{err.lineno}: syntax error in config file: {err.msg}") from None
-    namespace: dict = {"__file__": path, "__name__": "__mmcv_config__"}
+    namespace: dict = {"__file__": path, "__name__": "__mmcv_config__", **tokens}
     exec(code, namespace)  # config files are trusted Python, as in mmcv
     return {k: v for k, v in namespace.items()
             if not k.startswith("__") and not isinstance(v, (types.ModuleType,
                                                              types.FunctionType))}
 
 
-def _parse(text: str, path: str) -> dict:
+def _parse(text: str, path: str, tokens: dict, placeholders: dict) -> dict:
     if path.endswith(".py"):
-        return _execute(text, path)
+        return _execute(text, path, tokens)
     if path.endswith(".json"):
         try:
             return json.loads(text)
         except json.JSONDecodeError as err:
-            raise ConfigError(f"{path}:{err.lineno}: invalid JSON: {err.msg}") from None
+            hint = (" (a {{_base_.x}} placeholder stands for a whole value: write it without "
+                    "quotes, e.g. \"lr\": {{_base_.lr}})" if placeholders else "")
+            raise ConfigError(f"{path}:{err.lineno}: invalid JSON: {err.msg}{hint}") from None
     import yaml
 
     try:
@@ -95,6 +125,14 @@ def _lookup(bases: dict, var: str, path: str):
 def _substitute(value, placeholders, bases, path):
     if isinstance(value, str) and value in placeholders:
         return _lookup(bases, placeholders[value], path)
+    if isinstance(value, str):
+        for token, var in placeholders.items():
+            if token in value:
+                _lookup(bases, var, path)  # a missing key is reported first
+                shown = value.replace(f'"{token}"', f"{{{{_base_.{var}}}}}")
+                raise ConfigError(
+                    f"{path}: {{{{_base_.{var}}}}} is used inside the string {shown!r}; it "
+                    "can only stand for a whole value (write it outside quotes)")
     if isinstance(value, dict):
         return {k: _substitute(v, placeholders, bases, path) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -142,12 +180,13 @@ def _load(path: str, stack: tuple[str, ...]) -> dict:
     if os.path.splitext(path)[1] not in _EXTENSIONS:
         raise ConfigError(f"{path}: only {', '.join(_EXTENSIONS)} config files are supported")
     with open(path, encoding="utf-8") as f:
-        text = _predefined(f.read(), path)
+        text, tokens = _predefined(f.read(), path)
     text, placeholders = _base_placeholders(text)
-    cfg = _parse(text, path)
+    cfg = _parse(text, path, tokens, placeholders)
     if not isinstance(cfg, dict):
         raise ConfigError(f"{path}: a config file must define a mapping, got "
                           f"{type(cfg).__name__}")
+    cfg = _replace_tokens(cfg, tokens)
     deprecation = cfg.pop("_deprecation_", None)
     if deprecation is not None:
         message = f"the config file {path} will be deprecated in the future."
@@ -202,7 +241,24 @@ def _parse_scalar(text: str):
     return text
 
 
+_CLOSING = {"(": ")", "[": "]"}
+
+
+def _check_brackets(text: str) -> None:
+    """Every '(' / '[' closed by its own ')' / ']' in order (mmcv: "Imbalanced brackets")."""
+    stack = []
+    for ch in text:
+        if ch in _CLOSING:
+            stack.append(_CLOSING[ch])
+        elif ch in ")]":
+            if not stack or stack.pop() != ch:
+                raise ValueError(f"unexpected {ch!r}")
+    if stack:
+        raise ValueError(f"{stack[-1]!r} missing")
+
+
 def _split_top_level(text: str) -> list[str]:
+    """``text`` split at the commas outside brackets (brackets already checked)."""
     parts, depth, start = [], 0, 0
     for i, ch in enumerate(text):
         if ch in "([":
@@ -217,37 +273,80 @@ def _split_top_level(text: str) -> list[str]:
     return parts
 
 
-def parse_option_value(text: str):
-    """mmcv ``DictAction``: numbers, booleans, None, lists ``[a,b]`` and tuples ``(a,b)``."""
-    text = text.strip("'\"").replace(" ", "")
-    if text.startswith("(") and text.endswith(")"):
-        return tuple(parse_option_value(p) for p in _split_top_level(text[1:-1]))
-    if text.startswith("[") and text.endswith("]"):
-        return [parse_option_value(p) for p in _split_top_level(text[1:-1])]
+def _closes_at_end(text: str) -> bool:
+    """Whether the bracket opening ``text`` is the one closing it at the end."""
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += ch in "(["
+        depth -= ch in ")]"
+        if depth == 0:
+            return i == len(text) - 1
+    return False
+
+
+def _parse_value(text: str):
+    if text[:1] in "([" and text and _closes_at_end(text):
+        items = [_parse_value(p) for p in _split_top_level(text[1:-1])]
+        return tuple(items) if text[0] == "(" else items
     if "," not in text:
         return _parse_scalar(text)
-    return [parse_option_value(p) for p in _split_top_level(text)]
+    return [_parse_value(p) for p in _split_top_level(text)]
+
+
+def parse_option_value(text: str):
+    """mmcv ``DictAction``: numbers, booleans, None, lists ``[a,b]`` / ``a,b`` and tuples
+    ``(a,b)``, nested; unbalanced brackets are a ConfigError."""
+    text = text.strip("'\"").replace(" ", "")
+    try:
+        _check_brackets(text)
+    except ValueError as err:
+        raise ConfigError(f"imbalanced brackets in {text!r} ({err})") from None
+    return _parse_value(text)
+
+
+def _option_key(key, option) -> list[str]:
+    parts = str(key).split(".")
+    if not str(key).strip():
+        raise ConfigError(f"--cfg-options {option!r}: no key before '='; write KEY=VALUE, "
+                          "e.g. optimizer.lr=0.1")
+    if not all(parts):
+        raise ConfigError(f"--cfg-options {option!r}: the key {key!r} has an empty part; "
+                          "write KEY=VALUE with a dotted KEY such as optimizer.lr")
+    return parts
 
 
 def merge_options(cfg: dict, options) -> dict:
     """Apply ``--cfg-options`` style overrides: ``["optimizer.lr=0.1", ...]`` or a dict.
 
-    Dotted keys create nested dicts; an integer key indexes into a list.
+    Dotted keys create nested dicts; an integer key indexes into a list. A missing
+    key or value, an empty key part (``a..b``) or unbalanced brackets are errors
+    naming the option.
     """
     if isinstance(options, dict):
-        items = list(options.items())
+        items = [(key, value, f"{key}={value!r}") for key, value in options.items()]
     else:
         items = []
         for option in options:
             if "=" not in option:
                 raise ConfigError(f"--cfg-options {option!r}: expected KEY=VALUE")
-            key, value = option.split("=", 1)
-            items.append((key, parse_option_value(value)))
+            key, text = option.split("=", 1)
+            if not text.strip():
+                raise ConfigError(f"--cfg-options {option!r}: no value after '='; write "
+                                  f"{key or 'KEY'}=VALUE (\"{key or 'KEY'}=''\" for an empty "
+                                  "string, None for None)")
+            try:
+                value = parse_option_value(text)
+            except ConfigError as err:
+                raise ConfigError(f"--cfg-options {option!r}: {err}") from None
+            items.append((key, value, option))
     nested: dict = {}
-    for key, value in items:
+    for key, value, option in items:
         node = nested
-        *parents, last = key.split(".")
+        *parents, last = _option_key(key, option)
         for part in parents:
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--cfg-options {option!r}: {part!r} is also given a "
+                                  f"value ({node!r}) by another option")
         node[last] = value
     return merge(nested, cfg, allow_list_keys=True, path="--cfg-options: ")

@@ -48,15 +48,25 @@ def _grad_clip(value):
 
 
 def _loss_scale(value, where):
-    if value == "dynamic":
+    if isinstance(value, str) and value == "dynamic":
         return dict(_SCALER_KEYS)
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        if not value > 0:
-            raise ConfigError(f"{where}={value!r} must be > 0, 'dynamic' or a dict")
+        if not 0 < value < math.inf:
+            raise ConfigError(f"{where}={value!r} must be a finite number > 0, 'dynamic' or "
+                              "a dict")
         return dict(_SCALER_KEYS, init_scale=float(value), growth_factor=1.0, backoff_factor=1.0)
     if isinstance(value, dict):
+        # torch GradScaler's checks: growth_factor > 1, backoff_factor < 1
         opts = Options(value, where)
-        out = {k: opts.get(k, v) for k, v in _SCALER_KEYS.items()}
+        out = dict(
+            init_scale=opts.number("init_scale", _SCALER_KEYS["init_scale"], low=0,
+                                   low_open=True, high=math.inf, high_open=True),
+            growth_factor=opts.number("growth_factor", _SCALER_KEYS["growth_factor"], low=1,
+                                      low_open=True, high=math.inf, high_open=True),
+            backoff_factor=opts.number("backoff_factor", _SCALER_KEYS["backoff_factor"], low=0,
+                                       low_open=True, high=1, high_open=True),
+            growth_interval=opts.number("growth_interval", _SCALER_KEYS["growth_interval"],
+                                        integer=True, low=1))
         opts.finish()
         return out
     raise ConfigError(f"{where}={value!r} must be 'dynamic', a number or a dict of "
@@ -114,7 +124,7 @@ def parse_simsiam(cfg: dict) -> SimSiamSettings | None:
         opts = Options(hook, f"custom_hooks[{i}]")
         opts.get("type")
         fix = opts.get("fix_pred_lr")
-        lr = opts.number("lr")
+        lr = opts.number("lr", low=0)
         by_epoch = opts.get("adjust_by_epoch", True)
         priority = opts.get("priority", "NORMAL")
         if priority in ("HIGHEST", "VERY_HIGH") or (isinstance(priority, int) and priority <= 10):

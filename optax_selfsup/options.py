@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
 from .errors import ConfigError, choices
@@ -43,10 +44,13 @@ class Options:
         ok_type = isinstance(value, numbers.Integral if integer else numbers.Real)
         if isinstance(value, bool) or not ok_type:
             self.fail(key, value, f"must be {kind}")
-        if low is not None and (value <= low if low_open else value < low):
+        # written so that NaN fails every bound
+        if low is not None and not (value > low if low_open else value >= low):
             self.fail(key, value, f"must be {'>' if low_open else '>='} {low}")
-        if high is not None and (value >= high if high_open else value > high):
+        if high is not None and not (value < high if high_open else value <= high):
             self.fail(key, value, f"must be {'<' if high_open else '<='} {high}")
+        if math.isnan(value):
+            self.fail(key, value, f"is NaN; it must be {kind}")
         return value
 
     def choice(self, key, valid, default=REQUIRED):
