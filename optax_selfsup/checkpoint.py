@@ -125,13 +125,14 @@ def _slot_names(leaves: dict, types: dict) -> set:
 
 def _differences(ours: tuple, theirs: tuple, what: str) -> list[str]:
     (our_leaves, our_types), (their_leaves, their_types) = ours, theirs
+    mine = "the params template" if what == "params" else f"this {what}"
     lines = []
     ours_t, theirs_t = set(our_types.values()), set(their_types.values())
     for name in sorted(theirs_t - ours_t):
         lines.append(f"the checkpoint's {what} has {_KIND.get(name, name)} ({name}); "
-                     f"this one has none")
+                     f"{mine} has none")
     for name in sorted(ours_t - theirs_t):
-        lines.append(f"this {what} has {_KIND.get(name, name)} ({name}); "
+        lines.append(f"{mine} has {_KIND.get(name, name)} ({name}); "
                      f"the checkpoint's has none")
     ours_s, theirs_s = _slot_names(our_leaves, our_types), _slot_names(their_leaves, their_types)
     if ours_s != theirs_s:
@@ -141,15 +142,15 @@ def _differences(ours: tuple, theirs: tuple, what: str) -> list[str]:
     missing = [p for p in our_leaves if p not in their_leaves]
     extra = [p for p in their_leaves if p not in our_leaves]
     if missing:
-        lines.append(f"{len(missing)} path(s) of this {what} are not in the checkpoint: "
+        lines.append(f"{len(missing)} path(s) of {mine} are not in the checkpoint: "
                      + ", ".join(missing[:_SHOWN]) + (", ..." if len(missing) > _SHOWN else ""))
     if extra:
-        lines.append(f"{len(extra)} path(s) in the checkpoint are not in this {what}: "
+        lines.append(f"{len(extra)} path(s) in the checkpoint are not in {mine}: "
                      + ", ".join(extra[:_SHOWN]) + (", ..." if len(extra) > _SHOWN else ""))
     changed = [p for p in our_leaves if p in their_leaves and our_leaves[p] != their_leaves[p]]
     for p in changed[:_SHOWN]:
         lines.append(f"{p}: checkpoint {_spec_text(their_leaves[p])}, "
-                     f"this {what} {_spec_text(our_leaves[p])}")
+                     f"{mine} {_spec_text(our_leaves[p])}")
     if len(changed) > _SHOWN:
         lines.append(f"... and {len(changed) - _SHOWN} more leaves with another shape or dtype")
     return lines
@@ -162,8 +163,8 @@ def check_compatible(template, restored_or_metadata, *, what: str = "optimizer s
     (nested dicts / lists) or orbax metadata (``CheckpointManager.item_metadata``)."""
     lines = _differences(layout(template), layout(restored_or_metadata), what)
     if lines:
-        raise CheckpointMismatch(f"{source} does not fit: its {what} was written for another "
-                                 "config or parameter tree, refusing to load it:\n  - "
+        raise CheckpointMismatch(f"{source} does not fit: its {what} belongs to another "
+                                 "config or parameter tree; refusing to load it:\n  - "
                                  + "\n  - ".join(lines))
 
 

@@ -220,13 +220,13 @@ def refusal(tmp_path, saved_run, template_cfg, template_params=None, spe=2):
 
 def test_a_checkpoint_with_accumulation_is_refused_without(tmp_path):
     msg = refusal(tmp_path, "byol_accum16", config(SIMCLR))
-    assert ("the checkpoint's optimizer state has an accumulation buffer "
-            "(optimizer_config.update_interval) (AccumulateState); this one has none") in msg
+    assert ("the checkpoint's optimizer state has an accumulation buffer (optimizer_config"
+            ".update_interval) (AccumulateState); this optimizer state has none") in msg
 
 
 def test_a_checkpoint_without_accumulation_is_refused_with(tmp_path):
     msg = refusal(tmp_path, "simclr", config(BYOL))
-    assert "this optimizer state has an accumulation buffer" in msg
+    assert "this optimizer state has an accumulation buffer" in msg  # (AccumulateState)
     assert "the checkpoint's has none" in msg
     assert "frozen-layer bookkeeping" in msg  # the SimCLR run also froze prototypes
 
@@ -252,12 +252,12 @@ def test_another_parameter_tree_is_refused_naming_paths_shapes_and_dtypes(tmp_pa
     params["backbone"]["conv1"]["weight"] = jnp.zeros((8, 3, 3, 5))
     params["neck"]["extra"] = {"weight": jnp.zeros((2,))}
     msg = refusal(tmp_path, "simclr", config(SIMCLR, RUNS["simclr"][1]), params)
-    assert "1 path(s) of this params are not in the checkpoint: neck.extra.weight" in msg
-    assert "backbone.conv1.weight: checkpoint float32[8,3,3,3], this params float32[8,3,3,5]" \
-        in msg
+    assert "1 path(s) of the params template are not in the checkpoint: neck.extra.weight" in msg
+    assert ("backbone.conv1.weight: checkpoint float32[8,3,3,3], the params template "
+            "float32[8,3,3,5]") in msg
     half = jax.tree.map(lambda x: x.astype(jnp.float16), initial_params())
     msg = refusal(tmp_path / "half", "simclr", config(SIMCLR, RUNS["simclr"][1]), half)
-    assert "checkpoint float32[8,3,3,3], this params float16[8,3,3,3]" in msg
+    assert "checkpoint float32[8,3,3,3], the params template float16[8,3,3,3]" in msg
 
 
 def test_an_existing_step_is_replaced_only_when_asked(tmp_path):
