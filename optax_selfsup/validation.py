@@ -161,14 +161,17 @@ def check_rule_values(rule, values: dict, prefix: str = "optimizer.") -> None:
 
 def check_per_leaf(rule, key: str, value, prefix: str) -> None:
     """An argument given once, or as a pytree of per-leaf values (each leaf checked,
-    named ``{prefix}{key}[leaf.path]``)."""
+    named ``{prefix}{key}[leaf.path]``). A tuple of tuples is per leaf (params whose
+    root is a tuple), a tuple of numbers one value (``betas=(0.9, 0.999)``)."""
     from .pytrees import is_one_value
 
     default, valid = rule.defaults[key], rule.ranges.get(key)
-    if is_one_value(value, default if isinstance(default, tuple) else None):
+    nested = isinstance(value, tuple) and any(isinstance(v, (tuple, list)) for v in value)
+    if not nested and is_one_value(value, default if isinstance(default, tuple) else None):
         check_value(prefix + key, key, value, default, valid)
         return
-    is_tuple = lambda x: isinstance(x, tuple) and isinstance(default, tuple)  # noqa: E731
+    is_tuple = lambda x: (isinstance(x, tuple) and isinstance(default, tuple)  # noqa: E731
+                          and not any(isinstance(v, (tuple, list)) for v in x))
     leaves = jax.tree.leaves(value, is_leaf=is_tuple)
     names = leaf_names(jax.tree.map(lambda _: 0, value, is_leaf=is_tuple))
     for name, leaf in zip(names, leaves):

@@ -224,6 +224,9 @@ CASES = [
     ("per-leaf lr", direct(oss.sgd, lr={"a": -0.1, "b": 0.1}), ["SGD: lr[a]=-0.1", ">= 0"]),
     ("per-leaf betas", direct(oss.adam, betas={"a": (0.9, 0.99), "b": (0.9, 1.5)}),
      ["Adam: betas[b]=(0.9, 1.5)", "betas[1]=1.5"]),
+    ("per-leaf betas, tuple-rooted", direct(oss.adam, params=(jnp.ones(2), jnp.ones(2)),
+                                            betas=((0.9, 0.99), (0.9, 1.5))),
+     ["Adam: betas[1]=(0.9, 1.5)", "betas[1]=1.5", "in [0, 1)"]),
     ("torch_optimizer eps None", direct(lambda **kw: oss.torch_optimizer("Adam", **kw),
                                         eps=None), ["Adam: eps=None", "must be a number >= 0"]),
     # --cfg-options
