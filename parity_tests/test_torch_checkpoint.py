@@ -187,9 +187,11 @@ def test_another_weight_decay_is_named():
     cfg, values, ckpt = _simple_checkpoint(CASES["mae"][0])
     other = oss.merge_options(cfg, ["optimizer.weight_decay=0.01"])
     template = nest({k: jnp.zeros(v.shape) for k, v in values.items()})
-    with pytest.raises(TorchCheckpointError, match="group has weight_decay=0.05, this config "
-                                                   "gives weight_decay=0.01"):
-        from_torch_checkpoint(ckpt, other, template, steps_per_epoch=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the demo tree's norm layers get mixed settings
+        with pytest.raises(TorchCheckpointError, match="group has weight_decay=0.05, this "
+                                                       "config gives weight_decay=0.01"):
+            from_torch_checkpoint(ckpt, other, template, steps_per_epoch=2)
 
 
 def test_save_checkpoint_writes_mmcv_layout(tmp_path):
