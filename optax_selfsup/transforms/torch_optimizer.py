@@ -69,6 +69,13 @@ def _stack(values):
     return jax.tree.map(lambda *xs: np.asarray(xs, np.float64), *values)
 
 
+def _distinct(keys):
+    """The distinct keys in first-seen order and each key's index into them."""
+    position: dict = {}
+    index = np.asarray([position.setdefault(k, len(position)) for k in keys], np.int32)
+    return list(position), index
+
+
 def _concrete(value) -> bool:
     if isinstance(value, tuple):
         return all(map(_concrete, value))
@@ -137,37 +144,52 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
             cache[treedef] = leaves
         return cache[treedef]
 
-    def bases(hs, treedef, schedule, pick, what):
+    def distinct_bases(hs, treedef, schedule, pick, what):
+        """The distinct schedule bases (a vector, or a tuple of vectors) and each leaf's
+        index into them: the schedule runs once per distinct group, not per leaf."""
         picked = [pick(h) for h in hs]
+        if schedule is None:
+            keys = [("number", v) if isinstance(v, numbers.Number) else ("object", id(v))
+                    for v in picked]
+            unique, index = _distinct(keys)
+            first = {k: v for k, v in zip(keys, picked)}
+            return [first[k] for k in unique], index
         if not all(_concrete(v) for v in picked):
             raise ConfigError(f"{rule.name}: {what} must be numbers when a config schedule "
                               f"({what}_config) drives it")
         groups = (list(range(treedef.num_leaves)) if group_index is None
                   else per_leaf(group_index, treedef, "group_index"))
-        return _stack([schedule.base_value(v, g) for v, g in zip(picked, groups)])
+        unique, index = _distinct([schedule.base_value(v, g) for v, g in zip(picked, groups)])
+        return _stack(unique), index
 
     def momentum_of(h):
         return h["betas"][0] if mkey == "betas" else h[mkey]
 
     def scheduled(hs, treedef, it):
-        """Per-leaf lr and momentum at iteration ``it``, as vectors in leaf order."""
+        """lr and momentum at iteration ``it``: (values of the distinct groups, each leaf's
+        index into them) for each; the momentum pair is (None, None) without one."""
         dtype = _dtype()
-        if lr_schedule is None:
-            lrs = vector_at([h["lr"] for h in hs], it, dtype)
-        else:
-            lrs = lr_schedule(it, bases(hs, treedef, lr_schedule, lambda h: h["lr"], "lr"))
+        bases, index = distinct_bases(hs, treedef, lr_schedule, lambda h: h["lr"], "lr")
+        lrs = vector_at(bases, it, dtype) if lr_schedule is None else lr_schedule(it, bases)
         if lr_override is not None:
             fixed, value, active = lr_override
-            mask = np.asarray([bool(f) for f in per_leaf(fixed, treedef, "fix_lr")])
+            flags = [bool(f) for f in per_leaf(fixed, treedef, "fix_lr")]
+            pairs, index = _distinct(list(zip(index.tolist(), flags)))
+            lrs = lrs[np.asarray([i for i, _ in pairs])]
+            mask = np.asarray([f for _, f in pairs])
             lrs = jnp.where(active(it) & mask, jnp.asarray(value, lrs.dtype), lrs)
-        moms = None
+        moms = (None, None)
         if mkey is not None:
-            if momentum_schedule is None:
-                moms = vector_at([momentum_of(h) for h in hs], it, dtype)
-            else:
-                moms = momentum_schedule(it, bases(hs, treedef, momentum_schedule,
-                                                   momentum_of, "momentum"))
-        return lrs.astype(dtype), None if moms is None else moms.astype(dtype)
+            mbases, mindex = distinct_bases(hs, treedef, momentum_schedule, momentum_of,
+                                            "momentum")
+            mvals = (vector_at(mbases, it, dtype) if momentum_schedule is None
+                     else momentum_schedule(it, mbases))
+            moms = (jnp.asarray(mvals).astype(dtype), mindex)
+        return (jnp.asarray(lrs).astype(dtype), index), moms
+
+    def per_leaf_vector(pair):
+        values, index = pair
+        return None if values is None else jnp.take(values, index)
 
     def init(params):
         leaves, treedef = jax.tree.flatten(unbox(params))
@@ -178,7 +200,7 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
             count=jnp.zeros((), jnp.int32),
             step=unflat([jnp.zeros((), jnp.int32) for _ in leaves]),
             slots=unflat([rule.init_slots(p, h) for p, h in zip(leaves, hs)]),
-            lr=lrs, momentum=moms)
+            lr=per_leaf_vector(lrs), momentum=per_leaf_vector(moms))
 
     def update(updates, state, params=None, *, iteration=None, grad_mask=None,
                hparams_only=False, **extra):
@@ -187,7 +209,8 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         if hparams_only:  # only the lr and momentum in force at ``it`` (select.update_if)
             treedef = jax.tree.structure(state.step)
             lrs, moms = scheduled(leaf_hparams(treedef), treedef, it)
-            return updates, state._replace(lr=lrs, momentum=moms)
+            return updates, state._replace(lr=per_leaf_vector(lrs),
+                                           momentum=per_leaf_vector(moms))
         if params is None:
             raise ValueError(f"{rule.name} needs the params: call update(grads, state, params)")
         grads, treedef = jax.tree.flatten(unbox(updates))
@@ -197,14 +220,22 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         masks = [None] * len(grads) if grad_mask is None else treedef.flatten_up_to(grad_mask)
         hs = leaf_hparams(treedef)
         lrs, moms = scheduled(hs, treedef, it)
+        picked: dict = {}  # one slice per (group, dtype), shared by its leaves
+
+        def pick(pair, i, hdt):
+            key = (id(pair[0]), int(pair[1][i]), hdt)
+            if key not in picked:
+                picked[key] = pair[0][pair[1][i]].astype(hdt)
+            return picked[key]
+
         out_u, out_step, out_slots = [], [], []
         for i, (g, p, t, s, h, mask) in enumerate(zip(grads, ps, steps, slots, hs, masks)):
             # scalars (lr, momentum, step) in at least float32: a float16 step count is
             # inexact past 2048 and a small lr underflows; results keep the stored dtypes
             hdt = jnp.promote_types(p.dtype, jnp.float32)
-            h = dict(h, lr=lrs[i].astype(hdt))
-            if moms is not None:
-                m = moms[i].astype(hdt)
+            h = dict(h, lr=pick(lrs, i, hdt))
+            if moms[0] is not None:
+                m = pick(moms, i, hdt)
                 h[mkey] = (m, h["betas"][1]) if mkey == "betas" else m
             t_new = t + 1
             new_p, new_s = rule.step(g, p, s, h, t_new.astype(hdt))
@@ -220,7 +251,7 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         unflat = lambda xs: jax.tree.unflatten(treedef, xs)
         new_state = TorchOptimizerState(
             count=state.count + 1, step=unflat(out_step), slots=unflat(out_slots),
-            lr=lrs, momentum=moms)
+            lr=per_leaf_vector(lrs), momentum=per_leaf_vector(moms))
         return boxed_like(out_u, updates), new_state
 
     return optax.GradientTransformationExtraArgs(init, update)
