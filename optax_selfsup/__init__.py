@@ -1,44 +1,66 @@
-"""optax_selfsup: MMSelfSup 0.x / mmcv 1.x optimisation configs as optax transformations."""
+"""optax_selfsup: MMSelfSup 0.x / mmcv 1.x optimisation configs as optax transformations.
 
-from .builder import build_optimizer, describe, format_table, plan_optimizer
-from .clock import Clock
-from .config import load_config, merge_options
-from .errors import ConfigError
-from .masks import paramwise_values, regex_mask
-from .names import leaf_names, nest_names, torch_names
-from .optimizers import (
-    REQUIRED,
-    adadelta,
-    adagrad,
-    adam,
-    adamax,
-    adamw,
-    asgd,
-    lars,
-    nadam,
-    optimizer_factory,
-    radam,
-    register_optimizer,
-    rmsprop,
-    rprop,
-    sgd,
-    torch_optimizer,
-)
-from .pytrees import unbox
-from .registry import LR_POLICIES, MOMENTUM_POLICIES, OPTIMIZERS
-from .schedules import Schedule, lr_schedule, momentum_schedule, parse_schedule
-from .state import current_hparams, group_values, has_updated, iteration, loss_scale
-from .transforms.accumulate import Accumulate, AccumulateState, accumulate
-from .transforms.clip import clip_grad_norm
-from .transforms.clocked import clocked
-from .transforms.frozen import skip_frozen
-from .transforms.lars import scale_by_lars
-from .transforms.loss_scale import dynamic_loss_scale
-from .transforms.torch_optimizer import TorchOptimizerState
+The public names below are imported on first use (``oss.build_optimizer``,
+``from optax_selfsup import describe``): ``import optax_selfsup`` stays cheap and
+does not import jax, so the command line's ``--help`` is instant. To export a
+name, add its ``from .module import name`` line to the ``TYPE_CHECKING`` block
+(type checkers and IDEs read it; ``__getattr__`` below reads the same lines) and
+the name to ``__all__``.
+"""
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .builder import build_optimizer, describe, format_table, plan_optimizer
+    from .checkpoint import (
+        CheckpointMismatch,
+        check_compatible,
+        latest_step,
+        restore_checkpoint,
+        save_checkpoint,
+        state_from_raw,
+    )
+    from .clock import Clock
+    from .config import load_config, merge_options
+    from .errors import ConfigError
+    from .masks import paramwise_values, regex_mask
+    from .names import flax_resnet_name_map, leaf_names, nest_names, torch_names
+    from .norm_layers import NormLayerWarning
+    from .optimizers import (
+        REQUIRED,
+        adadelta,
+        adagrad,
+        adam,
+        adamax,
+        adamw,
+        asgd,
+        lars,
+        nadam,
+        optimizer_factory,
+        radam,
+        register_optimizer,
+        rmsprop,
+        rprop,
+        sgd,
+        torch_optimizer,
+    )
+    from .pytrees import unbox
+    from .registry import LR_POLICIES, MOMENTUM_POLICIES, OPTIMIZERS
+    from .schedules import Schedule, lr_schedule, momentum_schedule, parse_schedule
+    from .state import current_hparams, group_values, has_updated, iteration, loss_scale
+    from .torch_checkpoint import TorchCheckpointError, from_torch_checkpoint
+    from .transforms.accumulate import Accumulate, AccumulateState, accumulate
+    from .transforms.clip import clip_grad_norm
+    from .transforms.clocked import clocked
+    from .transforms.frozen import skip_frozen
+    from .transforms.lars import scale_by_lars
+    from .transforms.loss_scale import dynamic_loss_scale
+    from .transforms.torch_optimizer import TorchOptimizerState
 
 __all__ = [
     "Accumulate", "AccumulateState", "group_values", "has_updated", "iteration",
-    "optimizer_factory", "paramwise_values", "regex_mask", "scale_by_lars", "unbox",
+    "flax_resnet_name_map", "NormLayerWarning", "optimizer_factory", "paramwise_values",
+    "regex_mask", "scale_by_lars", "unbox",
     "accumulate", "adadelta", "adagrad", "adam", "adamax", "adamw", "asgd", "build_optimizer",
     "clip_grad_norm", "Clock", "clocked", "ConfigError", "current_hparams", "describe",
     "dynamic_loss_scale", "format_table", "lars", "leaf_names", "load_config", "loss_scale",
@@ -46,4 +68,50 @@ __all__ = [
     "nadam", "nest_names", "OPTIMIZERS", "parse_schedule", "plan_optimizer", "radam",
     "register_optimizer", "REQUIRED", "rmsprop", "rprop", "Schedule", "sgd", "skip_frozen",
     "torch_names", "torch_optimizer", "TorchOptimizerState",
+    "CheckpointMismatch", "check_compatible", "latest_step", "restore_checkpoint",
+    "save_checkpoint", "state_from_raw", "TorchCheckpointError", "from_torch_checkpoint",
 ]
+
+
+
+def _lazy_names() -> dict:
+    """``{name: (module, attribute)}`` from the ``from .x import y`` lines of the
+    ``TYPE_CHECKING`` block of this file: the one list of exports."""
+    import ast
+
+    source = __loader__.get_source(__name__)
+    if source is None:  # pragma: no cover - a distribution without sources
+        raise ImportError(f"{__name__}: the source of {__file__} is needed for its exports")
+    table = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            for stmt in node.body:
+                if isinstance(stmt, ast.ImportFrom) and stmt.level == 1:
+                    for alias in stmt.names:
+                        table[alias.asname or alias.name] = (stmt.module, alias.name)
+    return table
+
+
+_LAZY: dict = {}
+
+
+def __getattr__(name: str):
+    import importlib
+    import importlib.util
+
+    if not _LAZY:
+        _LAZY.update(_lazy_names())
+        # importing this module registers the built-in optimizers (LARS, SGD, Adam, ...)
+        importlib.import_module(".optimizers", __name__)
+    if name in _LAZY:
+        module, attribute = _LAZY[name]
+        value = getattr(importlib.import_module(f".{module}", __name__), attribute)
+        globals()[name] = value  # later lookups skip __getattr__
+        return value
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        return importlib.import_module(f".{name}", __name__)  # oss.models, oss.transforms ...
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -35,6 +35,7 @@ from .transforms.frozen import frozen_until, skip_frozen
 from .transforms.loss_scale import dynamic_loss_scale
 from .transforms.rule import IMPLEMENTATION_ARGS, Rule, check_arguments
 from .transforms.torch_optimizer import resolve_rule, torch_optimizer
+from .validation import check_params
 
 
 @dataclasses.dataclass
@@ -64,21 +65,12 @@ def _optimizer_config(cfg: dict) -> dict:
     return opt
 
 
-def _check_params(params) -> None:
-    try:
-        from .validation import check_params
-    except ImportError:  # pragma: no cover - arrives with the input validation
-        return
-    check_params(params)
-
-
 def plan_optimizer(cfg: dict, params, *, steps_per_epoch=None, name_map="default",
                    schedules: bool = True) -> Plan:
     """Read the config for ``params``; ``schedules=False`` skips the clock and schedules
     (the per-parameter table needs neither, nor ``steps_per_epoch``)."""
     params = unbox(params)
     opt = _optimizer_config(cfg)
-    _check_params(params)
     names = torch_names(params, name_map)
     paramwise, opt = constructor_options(names, opt)
     rule = resolve_rule(opt.pop("type"))
@@ -107,6 +99,7 @@ def plan_optimizer(cfg: dict, params, *, steps_per_epoch=None, name_map="default
         raise ConfigError(f"momentum_config is set but {rule.name} has no momentum or betas "
                           "to schedule; remove momentum_config or pick an optimizer with one")
     hooks = parse_hooks(cfg)
+    check_params(params)  # after every config check: config errors come first
     fix_lr = [bool(g.get("fix_lr", False)) for g in groups]
     frozen = frozen_until(names, hooks.frozen_layers)
     settings = [tuple(sorted({**h, "fix_lr": f, "frozen_until": n}.items(), key=str))

@@ -67,7 +67,8 @@ def is_one_value(value, default=None) -> bool:
     if isinstance(value, (jax.Array, np.ndarray, np.generic)):
         return True
     if isinstance(value, tuple) and isinstance(default, tuple):
-        return True  # betas=(0.9, 0.999), etas, step_sizes
+        # betas=(0.9, 0.999), etas, step_sizes; a tuple of tuples is a per-leaf tree
+        return not any(isinstance(v, (tuple, list, dict)) for v in value)
     if callable(value) and not isinstance(value, (dict, list, tuple)):
         return not hasattr(value, "keys")  # a schedule, not a mapping
     return False

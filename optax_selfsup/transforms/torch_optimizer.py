@@ -32,6 +32,7 @@ import optax
 from ..errors import ConfigError
 from ..pytrees import boxed_like, is_one_value, per_leaf, unbox
 from ..registry import OPTIMIZERS
+from ..validation import check_params
 from .rule import Rule, check_arguments
 
 
@@ -192,7 +193,9 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         return None if values is None else jnp.take(values, index)
 
     def init(params):
-        leaves, treedef = jax.tree.flatten(unbox(params))
+        params = unbox(params)
+        check_params(params)
+        leaves, treedef = jax.tree.flatten(params)
         hs = leaf_hparams(treedef)
         lrs, moms = scheduled(hs, treedef, jnp.zeros((), jnp.int32))
         unflat = lambda xs: jax.tree.unflatten(treedef, xs)
