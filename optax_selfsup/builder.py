@@ -6,7 +6,7 @@
 and ``custom_hooks`` (SimSiamHook), and assembles, outermost first::
 
     clocked -> accumulate (update_interval) -> skip_frozen -> dynamic_loss_scale
-            -> chain(clip_grad_norm, torch_optimizer)
+            -> torch_optimizer (with the grad_clip fused in)
 
 Every parameter-wise value is a per-leaf constant; the one global clock lives
 in ``clocked``. ``describe(cfg, params)`` shows what each parameter gets.
@@ -29,7 +29,6 @@ from .paramwise import constructor_options, resolve_paramwise, warn_unmatched
 from .pytrees import unbox
 from .schedules import Schedule, parse_schedule
 from .transforms.accumulate import accumulate
-from .transforms.clip import clip_grad_norm
 from .transforms.clocked import clocked
 from .transforms.frozen import frozen_until, skip_frozen
 from .transforms.loss_scale import dynamic_loss_scale
@@ -155,12 +154,10 @@ def build_optimizer(cfg: dict, params, *, steps_per_epoch: int | None = None,
     if plan.simsiam is not None and any(plan.fix_lr):
         lr_override = (_tree(params, plan.fix_lr), plan.simsiam.lr, simsiam_active(plan))
     group_index = (_tree(params, list(range(len(plan.names)))) if plan.grouped else 0)
+    hooks = plan.hooks
     tx = torch_optimizer(plan.rule, lr_schedule=plan.lr_schedule,
                          momentum_schedule=plan.momentum_schedule, group_index=group_index,
-                         lr_override=lr_override, **columns)
-    hooks = plan.hooks
-    if hooks.grad_clip is not None:
-        tx = optax.chain(clip_grad_norm(*hooks.grad_clip), tx)
+                         lr_override=lr_override, clip=hooks.grad_clip, **columns)
     if hooks.loss_scale is not None:
         tx = dynamic_loss_scale(tx, **hooks.loss_scale)
     if any(plan.frozen_until):

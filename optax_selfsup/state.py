@@ -48,7 +48,9 @@ def current_hparams(opt_state) -> dict:
     as_tree = lambda v: None if v is None else jax.tree.unflatten(treedef, list(v))
     out = {"lr": as_tree(opt.lr), "momentum": as_tree(opt.momentum)}
     clip = _find(opt_state, ClipState, "grad_clip", required=False)
-    if clip is not None:
+    if opt.grad_norm is not None:  # the clip fused into the optimizer (build_optimizer)
+        out["grad_norm"] = opt.grad_norm
+    elif clip is not None:
         out["grad_norm"] = clip.grad_norm
     scaler = _find(opt_state, LossScaleState, "loss scale", required=False)
     if scaler is not None:

@@ -31,14 +31,30 @@ def _norm(g, p):
     return jnp.sum(a ** p) ** (1.0 / p)
 
 
-def clip_grad_norm(max_norm: float,
-                   norm_type: float = 2.0) -> optax.GradientTransformationExtraArgs:
-    """torch ``clip_grad_norm_(params, max_norm, norm_type)`` on the gradients."""
+def clip_coefficient(leaves, masks, max_norm: float, norm_type: float):
+    """torch's ``clip_grad_norm_`` numbers: (total norm, ``min(max_norm / (total + 1e-6), 1)``,
+    per-leaf norms) over the leaves whose mask is True (None: every leaf)."""
+    norms = []
+    for g, m in zip(leaves, masks):
+        n = _norm(g, norm_type)
+        norms.append(n if m is None else jnp.where(m, n, 0.0))
+    total = _norm(jnp.stack(norms), norm_type)
+    return total, jnp.minimum(max_norm / (total + 1e-6), 1.0), norms
+
+
+def check_clip_arguments(max_norm, norm_type) -> float:
     if isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real) or not max_norm > 0:
         raise ValueError(f"clip_grad_norm: max_norm={max_norm!r} must be a number > 0")
     norm_type = float(norm_type)
     if not norm_type > 0:
         raise ValueError(f"grad_clip.norm_type={norm_type} must be > 0 or inf")
+    return norm_type
+
+
+def clip_grad_norm(max_norm: float,
+                   norm_type: float = 2.0) -> optax.GradientTransformationExtraArgs:
+    """torch ``clip_grad_norm_(params, max_norm, norm_type)`` on the gradients."""
+    norm_type = check_clip_arguments(max_norm, norm_type)
 
     def init(params):
         del params
@@ -48,14 +64,9 @@ def clip_grad_norm(max_norm: float,
         del params, extra
         leaves, treedef = jax.tree.flatten(updates)
         masks = [None] * len(leaves) if grad_mask is None else treedef.flatten_up_to(grad_mask)
-        norms = []
-        for g, m in zip(leaves, masks):
-            n = _norm(g, norm_type)
-            norms.append(n if m is None else jnp.where(m, n, 0.0))
-        if not norms:
+        if not leaves:
             return updates, state
-        total = _norm(jnp.stack(norms), norm_type)
-        coef = jnp.minimum(max_norm / (total + 1e-6), 1.0)
+        total, coef, _ = clip_coefficient(leaves, masks, max_norm, norm_type)
         clipped = jax.tree.map(lambda g: g * coef.astype(g.dtype), updates)
         return clipped, ClipState(total.astype(jnp.float32))
 

@@ -31,10 +31,14 @@ import optax
 from ..pytrees import boxed_like, per_leaf, unbox
 
 
-def lars_trust_ratio(g, p, weight_decay, eta, eps):
-    """``eta*||p|| / (||g|| + wd*||p|| + eps)``, or 1 when ``||p||`` or ``||g||`` is 0."""
+def lars_trust_ratio(g, p, weight_decay, eta, eps, g_norm=None):
+    """``eta*||p|| / (||g|| + wd*||p|| + eps)``, or 1 when ``||p||`` or ``||g||`` is 0
+    (``g_norm``: ``||g||`` when already known)."""
     w_norm = jnp.linalg.norm(p.ravel())
-    g_norm = jnp.linalg.norm(g.ravel())
+    if g_norm is None:
+        g_norm = jnp.linalg.norm(g.ravel())
+    else:
+        g_norm = g_norm.astype(w_norm.dtype)
     trust = eta * w_norm / (g_norm + weight_decay * w_norm + eps)
     return jnp.where((w_norm != 0) & (g_norm != 0), trust, 1.0)
 

@@ -68,7 +68,8 @@ def lars_step(g, p, slots, h, t):
     is 0 or the tensor is lars_exclude); ``d = (g + wd*p) * local * lr``; buffer as SGD;
     ``p -= d`` (lr before the buffer)."""
     wd = h["weight_decay"]
-    local = 1.0 if h["lars_exclude"] else lars_trust_ratio(g, p, wd, h["eta"], h["eps"])
+    local = 1.0 if h["lars_exclude"] else lars_trust_ratio(g, p, wd, h["eta"], h["eps"],
+                                                           h.get("grad_norm"))
     d = coupled_decay(g, p, h) * (local * h["lr"])
     if "momentum_buffer" in slots:
         d, buf = _momentum_buffer(d, slots["momentum_buffer"], h, t)

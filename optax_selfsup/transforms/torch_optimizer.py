@@ -33,6 +33,7 @@ from ..errors import ConfigError
 from ..pytrees import boxed_like, is_one_value, per_leaf, unbox
 from ..registry import OPTIMIZERS
 from ..validation import check_params
+from .clip import check_clip_arguments, clip_coefficient
 from .rule import Rule, check_arguments
 
 
@@ -42,6 +43,7 @@ class TorchOptimizerState(NamedTuple):
     slots: Any  # per-leaf dict of state tensors (torch's state names)
     lr: jax.Array  # per-leaf lr at the last call's iteration, a vector in leaf order
     momentum: jax.Array | None  # per-leaf momentum / betas[0] likewise
+    grad_norm: jax.Array | None = None  # with ``clip``: the last update's pre-clip norm
     # refreshed at every call, also when a wrapper keeps the rest of the state (an
     # accumulation micro-step, an fp16-skipped update): what mmcv logs at that iteration
     LIVE_FIELDS = ("lr", "momentum")
@@ -96,7 +98,7 @@ def vector_at(values, it, dtype):
 
 
 def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
-                    group_index=None, lr_override=None,
+                    group_index=None, lr_override=None, clip=None,
                     **hparams) -> optax.GradientTransformationExtraArgs:
     """A torch.optim-exact optimizer as an optax transformation.
 
@@ -111,6 +113,11 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
       lr_override: ``(fixed, value, active)``: leaves whose ``fixed`` flag is set
         (a per-leaf pytree of bools) use lr ``value`` while ``active(it)`` holds
         (MMSelfSup's SimSiamHook).
+      clip: ``(max_norm, norm_type)``: torch ``clip_grad_norm_`` on the gradients first
+        (what ``optax.chain(oss.clip_grad_norm(...), this)`` does), fused into the
+        update: a rule that needs a gradient's 2-norm (LARS) gets it from the clip's
+        per-tensor norms as ``h['grad_norm']`` instead of reading the clipped gradient
+        again. Equal to the chain up to float32 rounding of that norm.
       **hparams: torch's keyword arguments; each one value for all leaves or a
         pytree of per-leaf values shaped like the params. ``lr`` and the momentum
         (``momentum``, or ``betas[0]`` for the Adam family) may also be optax-style
@@ -122,6 +129,8 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
     a code path; the other values may be traced (``optax.inject_hyperparams``).
     """
     rule = resolve_rule(name_or_rule)
+    if clip is not None:
+        clip = (clip[0], check_clip_arguments(*clip))
     values = check_arguments(rule, hparams)
     mkey = rule.momentum_key
     for key, value in values.items():
@@ -203,7 +212,8 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
             count=jnp.zeros((), jnp.int32),
             step=unflat([jnp.zeros((), jnp.int32) for _ in leaves]),
             slots=unflat([rule.init_slots(p, h) for p, h in zip(leaves, hs)]),
-            lr=per_leaf_vector(lrs), momentum=per_leaf_vector(moms))
+            lr=per_leaf_vector(lrs), momentum=per_leaf_vector(moms),
+            grad_norm=None if clip is None else jnp.zeros((), jnp.float32))
 
     def update(updates, state, params=None, *, iteration=None, grad_mask=None,
                hparams_only=False, **extra):
@@ -223,6 +233,13 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         masks = [None] * len(grads) if grad_mask is None else treedef.flatten_up_to(grad_mask)
         hs = leaf_hparams(treedef)
         lrs, moms = scheduled(hs, treedef, it)
+        grad_norm, leaf_norms = state.grad_norm, [None] * len(grads)
+        if clip is not None and grads:
+            total, coef, norms = clip_coefficient(grads, masks, *clip)
+            grads = [g * coef.astype(g.dtype) for g in grads]
+            grad_norm = total.astype(jnp.float32)
+            if clip[1] == 2.0:  # the clipped gradient's 2-norm, without another pass
+                leaf_norms = [n * coef for n in norms]
         picked: dict = {}  # one slice per (group, dtype), shared by its leaves
 
         def pick(pair, i, hdt):
@@ -233,6 +250,9 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
 
         out_u, out_step, out_slots = [], [], []
         for i, (g, p, t, s, h, mask) in enumerate(zip(grads, ps, steps, slots, hs, masks)):
+            if leaf_norms[i] is not None:
+                h = dict(h, grad_norm=leaf_norms[i].astype(jnp.promote_types(g.dtype,
+                                                                             jnp.float32)))
             # scalars (lr, momentum, step) in at least float32: a float16 step count is
             # inexact past 2048 and a small lr underflows; results keep the stored dtypes
             hdt = jnp.promote_types(p.dtype, jnp.float32)
@@ -254,7 +274,7 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         unflat = lambda xs: jax.tree.unflatten(treedef, xs)
         new_state = TorchOptimizerState(
             count=state.count + 1, step=unflat(out_step), slots=unflat(out_slots),
-            lr=per_leaf_vector(lrs), momentum=per_leaf_vector(moms))
+            lr=per_leaf_vector(lrs), momentum=per_leaf_vector(moms), grad_norm=grad_norm)
         return boxed_like(out_u, updates), new_state
 
     return optax.GradientTransformationExtraArgs(init, update)
