@@ -95,9 +95,11 @@ def accumulate(inner: optax.GradientTransformation, every_k: int, max_iters: int
             factor = every_k
             is_update = (it + 1) % every_k == 0
         acc = jax.tree.map(lambda a, g: a + g / jnp.asarray(factor, g.dtype), state.acc, updates)
-        new_updates, inner_state = update_if(is_update, inner, acc, state.inner, params,
-                                             iteration=it, **extra)
-        acc = jax.tree.map(lambda a: jnp.where(is_update, jnp.zeros_like(a), a), acc)
+        # the accumulator's buffer carries the inner update out (select.update_if)
+        out, inner_state = update_if(is_update, inner, acc, state.inner, params,
+                                     iteration=it, **extra)
+        new_updates = jax.tree.map(lambda o: jnp.where(is_update, o, jnp.zeros_like(o)), out)
+        acc = jax.tree.map(lambda o: jnp.where(is_update, jnp.zeros_like(o), o), out)
         return (boxed_like(new_updates, grads),
                 AccumulateState(state.count + 1, acc, is_update, inner_state))
 

@@ -58,8 +58,9 @@ def dynamic_loss_scale(inner: optax.GradientTransformation, init_scale: float = 
             ok = jnp.all(jnp.isfinite(g))
             finite = finite & (ok if m is None else (ok | ~m))
 
-        new_updates, inner_state = update_if(finite, inner, updates, state.inner, params,
-                                             grad_mask=grad_mask, **extra)
+        out, inner_state = update_if(finite, inner, updates, state.inner, params,
+                                     grad_mask=grad_mask, **extra)
+        new_updates = jax.tree.map(lambda o: jnp.where(finite, o, jnp.zeros_like(o)), out)
         tracker = jnp.where(finite, state.growth_tracker + 1, 0)
         grow = tracker == growth_interval
         scale = jnp.where(finite, jnp.where(grow, state.scale * growth_factor, state.scale),

@@ -47,13 +47,18 @@ def _same_types(new, like):
 
 def update_if(applied, inner, updates, state, params, **extra):
     """``inner.update(updates, state, params, **extra)`` where ``applied`` (a traced bool)
-    holds; else zero updates and ``state`` (its ``LIVE_FIELDS`` refreshed)."""
-    zeros = jax.tree.map(jnp.zeros_like, updates)
+    holds; else ``updates`` itself and ``state`` (its ``LIVE_FIELDS`` refreshed).
+
+    ``updates`` is the loop's carry, so its buffer is reused for the inner's output and
+    nothing params-sized is allocated or copied; callers select with ``applied``
+    afterwards (``jnp.where(applied, out, 0)`` for the updates to apply).
+    """
 
     def body(_, carry):
-        new_updates, new_state = inner.update(updates, carry[1], params, **extra)
-        return _same_types(new_updates, zeros), _same_types(new_state, carry[1])
+        new_updates, new_state = inner.update(carry[0], carry[1], params, **extra)
+        return _same_types(new_updates, carry[0]), _same_types(new_state, carry[1])
 
-    out, new_state = jax.lax.fori_loop(0, jnp.asarray(applied, jnp.int32), body, (zeros, state))
+    out, new_state = jax.lax.fori_loop(0, jnp.asarray(applied, jnp.int32), body,
+                                       (updates, state))
     _, fresh = inner.update(updates, state, params, hparams_only=True, **extra)
     return out, refresh_live_fields(new_state, fresh)
