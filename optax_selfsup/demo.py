@@ -4,13 +4,23 @@
 downsample, ViT blocks and embeddings, a neck, a predictor, SwAV prototypes and
 a zero-initialised tensor (the parity suite trains the same tree).
 
-``run_parity(cfg, steps_per_epoch, iters)`` trains the demo tree with
-optax_selfsup and with torch_ref (``pip install optax_selfsup[torch]``) on the
-same random gradients and returns the largest deviations: what the
-``optax-selfsup parity`` command prints.
+``run_parity(cfg)`` trains the demo tree with optax_selfsup and with torch_ref
+(``pip install optax_selfsup[torch]``) on the same random gradients and returns a
+``ParityReport``: the largest parameter, lr and momentum deviations, the
+iterations where each side applied an update, and what the run covered. This is
+what ``optax-selfsup parity`` prints.
+
+A real run is long (200 epochs of 5005 iterations); the interesting moments are
+few: the warmup end, the epoch boundaries, the accumulation updates, the end of
+the run. Without ``steps_per_epoch`` the run is compressed: the config's epochs
+are kept and each gets ``compressed_steps_per_epoch(cfg)`` iterations, so the
+whole schedule (every epoch boundary, the warmup end, the last iteration and its
+remainder flush) runs in about 600 iterations.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -44,62 +54,182 @@ DEMO_MODEL = {
     "prototypes.weight": (10, 4),
 }
 
+# iterations a compressed run aims at: the whole schedule in well under a minute on 2 cores
+COMPRESSED_ITERS = 600
+# an uncompressed run (explicit steps_per_epoch, IterBasedRunner) is cut here unless asked
+DEFAULT_MAX_ITERS = 2000
 
-def run_parity(cfg: dict, steps_per_epoch: int | None, iters: int, seed: int = 0) -> dict:
-    """Largest |dp|/max(1,|p|) over the run and relative lr deviation at updates."""
+
+def compressed_steps_per_epoch(cfg: dict) -> int | None:
+    """Steps per epoch that fit the config's whole EpochBasedRunner run in about
+    ``COMPRESSED_ITERS`` iterations (at least 2 per epoch, so the within-epoch behaviour
+    shows); None for an IterBasedRunner run, whose length the config fixes."""
+    runner = cfg.get("runner") or {}
+    if runner.get("type", "EpochBasedRunner") != "EpochBasedRunner" or not runner.get(
+            "max_epochs"):
+        return None
+    return max(2, COMPRESSED_ITERS // int(runner["max_epochs"]))
+
+
+@dataclasses.dataclass
+class ParityReport:
+    """What ``run_parity`` measured. Deviations are maxima over the run:
+    ``param`` = max |p_ours - p_torch| / max(1, |p_torch|) after the last iteration;
+    ``lr`` / ``momentum``: of the values in force at every iteration (what mmcv logs),
+    per parameter max_t |ours - torch| / max_t |torch|; momentum None when the
+    optimizer has none."""
+
+    param: float
+    lr: float
+    momentum: float | None
+    iters: int  # iterations run
+    max_iters: int  # the run's length
+    steps_per_epoch: int | None
+    compressed: bool  # steps_per_epoch chosen by compressed_steps_per_epoch
+    warmup_end: int | None  # first iteration after the lr warmup
+    updates: list[int]  # iterations where optax_selfsup applied an update
+    ref_updates: list[int]  # ... where torch_ref called optimizer.step() (fp16: GradScaler
+    # skips the call for non-finite gradients, as has_updated is False then)
+
+    @property
+    def epochs(self) -> int:
+        """Epoch boundaries crossed (epoch starts after the first)."""
+        if not self.steps_per_epoch:
+            return 0
+        return (self.iters - 1) // self.steps_per_epoch
+
+    @property
+    def reached_end(self) -> bool:
+        return self.iters == self.max_iters
+
+
+def run_parity(cfg: dict, steps_per_epoch: int | None = None, iters: int | None = None,
+               seed: int = 0) -> ParityReport:
+    """Train ``DEMO_MODEL`` with both libraries on the same random gradients.
+
+    ``steps_per_epoch=None`` compresses an EpochBasedRunner run (see the module
+    docstring); ``iters=None`` runs the whole run, cut at ``DEFAULT_MAX_ITERS``.
+    """
+    from . import Clock, ConfigError, parse_schedule
+
+    compressed = steps_per_epoch is None
+    if compressed:
+        steps_per_epoch = compressed_steps_per_epoch(cfg)
+    if cfg.get("runner") is None:
+        raise ConfigError("the config has no 'runner' (e.g. runner = dict(type="
+                          "'EpochBasedRunner', max_epochs=200)); it fixes the run length")
+    clock = Clock.from_runner_config(cfg["runner"], steps_per_epoch)
+    if iters is None:
+        iters = min(clock.max_iters, DEFAULT_MAX_ITERS)
+    if not 0 < iters <= clock.max_iters:
+        raise ConfigError(f"iters={iters} must be in [1, {clock.max_iters}] (the run's length)")
+    lr_schedule = parse_schedule(cfg.get("lr_config"), "lr", clock)
+    warmup_end = None
+    if lr_schedule is not None and lr_schedule.warmup is not None:
+        warmup_end = int(lr_schedule.warmup.length)
+
+    rng = np.random.default_rng(seed)
+    values = {k: (rng.normal(size=s) * 0.5).astype(np.float32) for k, s in DEMO_MODEL.items()}
+    values["neck.zero_init.weight"][...] = 0.0
+    grads = {k: (rng.normal(size=(iters,) + s) * 0.1).astype(np.float32)
+             for k, s in DEMO_MODEL.items()}
+
+    ours = _run_optax(cfg, steps_per_epoch, values, grads)
+    ref = _run_torch(cfg, steps_per_epoch, values, grads, iters)
+
+    param_dev = max(float(np.max(np.abs(ours["params"][n] - ref["params"][n])
+                                 / np.maximum(1.0, np.abs(ref["params"][n])), initial=0.0))
+                    for n in DEMO_MODEL)
+    lr_dev = _relative(ours["lr"], ref["lr"])
+    momentum_dev = None
+    if ours["momentum"] is not None and ref["momentum"] is not None:
+        momentum_dev = _relative(ours["momentum"], ref["momentum"])
+    return ParityReport(
+        param=param_dev, lr=lr_dev, momentum=momentum_dev, iters=iters,
+        max_iters=clock.max_iters, steps_per_epoch=clock.steps_per_epoch,
+        compressed=compressed and clock.steps_per_epoch is not None, warmup_end=warmup_end,
+        updates=[int(i) for i in np.flatnonzero(ours["updated"])],
+        ref_updates=ref["updates"])
+
+
+def _relative(ours, ref) -> float:
+    """max over parameters (columns) of max_t |ours - ref| / max_t |ref|."""
+    ours, ref = np.asarray(ours, np.float64), np.asarray(ref, np.float64)
+    peak = np.maximum(np.max(np.abs(ref), axis=0), 1e-30)
+    return float(np.max(np.max(np.abs(ours - ref), axis=0) / peak, initial=0.0))
+
+
+def _run_optax(cfg, steps_per_epoch, values, grads) -> dict:
+    """The whole run in one compiled ``lax.scan``; per iteration the lr / momentum in
+    force (``current_hparams``) and whether an update was applied (``has_updated``)."""
     import warnings
 
     import jax
     import jax.numpy as jnp
     import optax
+
+    from . import build_optimizer, current_hparams, has_updated, loss_scale, nest_names
+
+    params = nest_names({k: jnp.asarray(v) for k, v in values.items()})
+    stacked = nest_names({k: jnp.asarray(v) for k, v in grads.items()})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # rules for tensors the demo tree lacks
+        tx = build_optimizer(cfg, params, steps_per_epoch=steps_per_epoch)
+    fp16 = cfg.get("fp16") is not None or (cfg.get("optimizer_config") or {}).get(
+        "type") in ("Fp16OptimizerHook", "GradAccumFp16OptimizerHook")
+
+    def step(carry, g):
+        p, s = carry
+        if fp16:  # the gradient of the scaled loss
+            scale = loss_scale(s)
+            g = jax.tree.map(lambda x: x * scale, g)
+        updates, s = tx.update(g, s, p)
+        p = optax.apply_updates(p, updates)
+        h = current_hparams(s)
+        momentum = None if h["momentum"] is None else jnp.stack(jax.tree.leaves(h["momentum"]))
+        return (p, s), (jnp.stack(jax.tree.leaves(h["lr"])), momentum, has_updated(s))
+
+    run = jax.jit(lambda p, s, g: jax.lax.scan(step, (p, s), g))
+    (params, _), (lr, momentum, updated) = run(params, tx.init(params), stacked)
+    names = [".".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+             for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+    flat = dict(zip(names, (np.asarray(x) for x in jax.tree.leaves(params))))
+    order = [names.index(n) for n in DEMO_MODEL]
+    return dict(params=flat, lr=np.asarray(lr)[:, order],
+                momentum=None if momentum is None else np.asarray(momentum)[:, order],
+                updated=np.asarray(updated))
+
+
+def _run_torch(cfg, steps_per_epoch, values, grads, iters) -> dict:
     import torch
 
     import torch_ref
 
-    from .builder import build_optimizer
-    from .names import nest_names
-    from .state import current_hparams, loss_scale
-
-    rng = np.random.default_rng(seed)
-    values = {k: (rng.normal(size=s) * 0.5).astype(np.float32) for k, s in DEMO_MODEL.items()}
-    values["neck.zero_init.weight"][...] = 0.0
-    grads = [{k: (rng.normal(size=s) * 0.1).astype(np.float32) for k, s in DEMO_MODEL.items()}
-             for _ in range(iters)]
-    tree = nest_names({k: jnp.asarray(v) for k, v in values.items()})
-    names = [".".join(str(k.key) for k in path)
-             for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # rules for tensors the demo model lacks
-        tx = build_optimizer(cfg, tree, steps_per_epoch=steps_per_epoch)
-    state = tx.init(tree)
-    step = jax.jit(lambda p, s, g: tx.update(g, s, p))
-    fp16 = cfg.get("fp16") is not None
-    lrs = []
-    for g in grads:
-        g_tree = nest_names({k: jnp.asarray(v) for k, v in g.items()})
-        if fp16:
-            scale = loss_scale(state)
-            g_tree = jax.tree.map(lambda x, s=scale: x * s, g_tree)
-        updates, state = step(tree, state, g_tree)
-        tree = optax.apply_updates(tree, updates)
-        lrs.append(np.asarray(jax.tree.leaves(current_hparams(state)["lr"]), np.float64))
-
-    named = [(n, torch.nn.Parameter(torch.tensor(values[n]))) for n in names]
+    named = [(n, torch.nn.Parameter(torch.tensor(values[n]))) for n in DEMO_MODEL]
     built = torch_ref.build(cfg, named, steps_per_epoch=steps_per_epoch)
-    group_of = {id(p): grp for grp in built.optimizer.param_groups for p in grp["params"]}
-    ref_lrs = []
-    torch_ref.Runner(built).train(
-        lambda it: {k: torch.tensor(v) for k, v in grads[it].items()},
-        record=lambda r: ref_lrs.append([group_of[id(p)]["lr"] for _, p in named]),
-        num_iters=iters)
-    ours = dict(zip(names, (np.asarray(x) for x in jax.tree.leaves(tree))))
-    param_dev = max(float(np.max(np.abs(ours[n] - p.detach().numpy())
-                                 / np.maximum(1.0, np.abs(p.detach().numpy())), initial=0.0))
-                    for n, p in named)
-    # with accumulation the optimizer's lr is only refreshed at updates: compare params only
-    accumulating = (cfg.get("optimizer_config") or {}).get("update_interval", 1) > 1 or fp16
-    lr_dev = None
-    if not accumulating:
-        lrs, ref_lrs = np.asarray(lrs), np.asarray(ref_lrs)
-        lr_dev = float(np.max(np.abs(lrs - ref_lrs) / np.maximum(np.abs(ref_lrs), 1e-30)))
-    return dict(param=param_dev, lr=lr_dev, iters=iters)
+    optimizer = built.optimizer
+    group_of = {id(p): grp for grp in optimizer.param_groups for p in grp["params"]}
+    updates, lrs, momenta = [], [], []
+    runner = torch_ref.Runner(built)
+    step = optimizer.step
+
+    def counted_step(*args, **kwargs):
+        updates.append(runner.iter)
+        return step(*args, **kwargs)
+
+    optimizer.step = counted_step
+
+    def momentum_of(group):
+        return group["betas"][0] if "betas" in group else group.get("momentum")
+
+    def record(r):
+        groups = [group_of[id(p)] for _, p in named]
+        lrs.append([g["lr"] for g in groups])
+        momenta.append([momentum_of(g) for g in groups])
+
+    runner.train(lambda it: {k: torch.tensor(v[it]) for k, v in grads.items()},
+                 record=record, num_iters=iters)
+    has_momentum = all(m is not None for m in momenta[0])
+    return dict(params={n: p.detach().numpy() for n, p in named}, lr=np.asarray(lrs),
+                momentum=np.asarray(momenta, np.float64) if has_momentum else None,
+                updates=updates)

@@ -1,31 +1,34 @@
-"""``optax-selfsup``: command-line tools around a config file.
+"""``optax-selfsup``: command-line tools around an MMSelfSup / mmcv 1.x config file.
 
-    optax-selfsup show CONFIG                       # the merged config as a dict
-    optax-selfsup plot CONFIG --steps-per-epoch N [-o schedule.png]
-    optax-selfsup parity CONFIG --steps-per-epoch N [--iters 60]
+    optax-selfsup show CONFIG                  # the merged config as a dict
+    optax-selfsup describe CONFIG [--model M]  # lr, weight decay, momentum... per parameter
+    optax-selfsup parity CONFIG                # train a demo tree with both libraries: PASS/FAIL
+    optax-selfsup plot CONFIG -o lr.png        # the schedules, and their deviation from torch_ref
+    optax-selfsup train CONFIG                 # train a small Flax model, then a linear probe
 
-``plot`` draws the lr (and the momentum when ``momentum_config`` is set) per
-iteration from optax_selfsup and from torch_ref overlaid, marks the warmup end
-and the epoch boundaries, and prints the maximum deviation between the two.
-``parity`` trains a small MMSelfSup-named parameter tree with both and prints
-the largest parameter and lr deviations. Every command takes
-``--cfg-options KEY=VALUE ...`` (mmcv's rules).
+Every command takes ``--cfg-options KEY=VALUE ...`` (mmcv's rules) and has its own
+``--help``. Exit status: 0 success, 1 a parity check failed, 2 a bad config or a
+missing optional dependency (the message names the pip extra).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from ..errors import ConfigError
+from .common import MissingExtra
 
 # command -> (module, one-line help); each module has ``add_arguments(parser)`` and ``run(args)``
 # and imports jax / torch only inside ``run`` so ``--help`` stays fast.
 COMMANDS = {
     "show": ("show", "print the merged config"),
-    "plot": ("plot", "plot lr / momentum schedules against torch_ref"),
-    "parity": ("parity", "train a demo tree with both and compare"),
+    "describe": ("describe", "per-parameter lr, weight decay, momentum, LARS/fix_lr/frozen flags"),
+    "plot": ("plot", "plot the lr / momentum schedules and their deviation from torch_ref"),
+    "parity": ("parity", "train a demo tree with optax_selfsup and torch_ref; PASS or FAIL"),
+    "train": ("train", "train a small model with the config's optimizer, then a linear probe"),
 }
 
 
@@ -38,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (_, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=_module(name).__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         _module(name).add_arguments(p)
     return parser
 
@@ -47,9 +51,12 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return _module(args.command).run(args)
-    except ConfigError as err:
+    except (ConfigError, MissingExtra) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head`: stop quietly
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Python flushes it at exit
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

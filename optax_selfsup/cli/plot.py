@@ -1,127 +1,257 @@
-"""``optax-selfsup plot``: lr / momentum schedules from optax_selfsup and torch_ref overlaid."""
+"""``optax-selfsup plot``: the lr (and momentum) of every distinct parameter group over the
+run, from optax_selfsup and from torch_ref, and their difference.
+
+The groups are those of a built-in model (--model, as in ``describe``): one line
+per distinct base lr / momentum / fix_lr after ``paramwise_options``. The values
+are the ones in force at each iteration, read from the optimizer state of a real
+run (zero gradients), so warmup, SimSiam's fixed lr, one-cycle's per-group
+``max_lr`` and accumulation all show as they train. Under the curves, a panel
+shows optax_selfsup minus torch_ref relative to each group's peak: the curves
+themselves are indistinguishable. Dashed: the warmup end; grey: epoch
+boundaries (every k-th on long runs). Without --steps-per-epoch the run is
+compressed to a few iterations per epoch, like ``parity``. Prints the largest
+deviation; writes the figure with -o (needs pip install 'optax_selfsup[plot]').
+Needs torch: pip install 'optax_selfsup[torch]'.
+"""
 
 from __future__ import annotations
 
-import numpy as np
+import os
+import warnings
 
-from ..clock import Clock
 from ..errors import ConfigError
-from .common import add_config_arguments, load_cli_config
+from .common import add_config_arguments, load_cli_config, require
 
 
-def _clock(cfg: dict, steps_per_epoch: int | None) -> Clock:
-    runner = cfg.get("runner")
-    if runner is None:
-        raise ConfigError("the config has no 'runner' (e.g. runner = dict(type="
-                          "'EpochBasedRunner', max_epochs=200))")
-    return Clock.from_runner_config(runner, steps_per_epoch)
+def group_representatives(cfg: dict, model: str) -> list[dict]:
+    """One describe() row per distinct (lr, momentum, fix_lr), with ``shape``,
+    ``label`` ('<first name> (+n more)') and ``names``."""
+    import jax
+
+    from .. import describe, torch_names
+    from .describe import model_params
+
+    params = model_params(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rows = describe(cfg, params)
+    shapes = dict(zip(torch_names(params), (leaf.shape for leaf in jax.tree.leaves(params))))
+    groups: dict[tuple, dict] = {}
+    for row in rows:
+        key = (row["lr"], row["momentum"], row["fix_lr"])
+        group = groups.setdefault(key, dict(row, shape=shapes[row["name"]], names=[]))
+        group["names"].append(row["name"])
+    for g in groups.values():
+        more = len(g["names"]) - 1
+        g["label"] = g["name"] + (f" (+{more} more)" if more else "")
+        if g["fix_lr"]:
+            g["label"] += ", fix_lr"
+    if len(groups) == 1:
+        only = next(iter(groups.values()))
+        only["label"] = f"all {len(rows)} parameters"
+    return list(groups.values())
 
 
-def _base_values(cfg: dict):
-    opt = cfg.get("optimizer") or {}
-    lr = opt.get("lr", 0.1)
-    momentum = opt.get("momentum")
-    if momentum is None and "betas" in opt:
-        momentum = opt["betas"][0]
-    return lr, momentum
-
-
-def schedule_traces(cfg: dict, clock: Clock):
-    """``{'lr': (ours, ref), 'momentum': (ours, ref)}`` over every iteration of the run."""
+def _ours(cfg, steps, groups, max_iters):
+    """Per iteration and group: lr and momentum in force, from ``current_hparams``."""
     import jax
     import jax.numpy as jnp
+    import numpy as np
+    import optax
 
-    from ..schedules import parse_schedule
+    from .. import build_optimizer, current_hparams, nest_names, torch_names
 
-    lr, momentum = _base_values(cfg)
-    its = jnp.arange(clock.max_iters)
-    traces = {}
-    for kind, base in (("lr", lr), ("momentum", momentum)):
-        config = cfg.get(f"{kind}_config")
-        if config is None or base is None:
-            continue
-        schedule = parse_schedule(config, kind, clock)
-        group_base = schedule.base_value(base, 0)
-        ours = np.asarray(jax.jit(jax.vmap(lambda it, s=schedule, b=group_base: s(it, b)))(its))
-        traces[kind] = (ours, _torch_trace(cfg, clock, kind, lr, momentum))
-    return traces
+    params = nest_names({g["name"]: jnp.zeros(g["shape"], jnp.float32) for g in groups})
+    order = [torch_names(params).index(g["name"]) for g in groups]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tx = build_optimizer(cfg, params, steps_per_epoch=steps)
+    zeros = jax.tree.map(jnp.zeros_like, params)
+
+    def step(carry, _):
+        p, s = carry
+        updates, s = tx.update(zeros, s, p)
+        h = current_hparams(s)
+        momentum = h["momentum"]
+        return (optax.apply_updates(p, updates), s), (
+            jnp.stack(jax.tree.leaves(h["lr"])),
+            None if momentum is None else jnp.stack(jax.tree.leaves(momentum)))
+
+    run = jax.jit(lambda p: jax.lax.scan(step, (p, tx.init(p)), None, length=max_iters))
+    _, (lr, momentum) = run(params)
+    out = {"lr": np.asarray(lr)[:, order]}
+    if momentum is not None:
+        out["momentum"] = np.asarray(momentum)[:, order]
+    return out
 
 
-def _torch_trace(cfg, clock, kind, lr, momentum):
-    try:
-        import torch
+def _reference(cfg, steps, groups):
+    """The same from torch_ref's hooks (lr, momentum, SimSiam) in mmcv order."""
+    import numpy as np
+    import torch
 
-        import torch_ref
-    except ImportError:  # pragma: no cover - torch is an extra
-        return None
-    param = torch.nn.Parameter(torch.zeros(1))
-    if momentum is not None and "betas" in (cfg.get("optimizer") or {}):
-        opt = torch.optim.Adam([param], lr=lr, betas=(momentum, 0.999))
-    else:
-        opt = torch.optim.SGD([param], lr=lr, momentum=momentum or 0.0)
-    hook = torch_ref.build_schedule_hook(cfg[f"{kind}_config"], kind, clock.runner_type)
-    runner = torch_ref.ScheduleRunner(opt, [hook], steps_per_epoch=clock.steps_per_epoch,
-                                      max_epochs=clock.max_epochs, max_iters=clock.max_iters)
-    values = []
-    key = "lr" if kind == "lr" else ("betas" if "betas" in opt.defaults else "momentum")
+    import torch_ref
+
+    named = [(g["name"], torch.nn.Parameter(torch.zeros(g["shape"]))) for g in groups]
+    built = torch_ref.build(cfg, named, steps_per_epoch=steps)
+    group_of = [next(grp for grp in built.optimizer.param_groups
+                     if any(p is q for q in grp["params"])) for _, p in named]
+    hooks = [h for h in built.hooks if h is not built.optimizer_hook]
+    runner = torch_ref.ScheduleRunner(built.optimizer, hooks, **built.runner_kwargs)
+    lrs, momenta = [], []
 
     def record(r):
-        value = r.optimizer.param_groups[0][key]
-        values.append(value[0] if key == "betas" else value)
+        lrs.append([grp["lr"] for grp in group_of])
+        momenta.append([grp["betas"][0] if "betas" in grp else grp.get("momentum")
+                        for grp in group_of])
 
     runner.run(record)
-    return np.asarray(values)
+    out = {"lr": np.asarray(lrs)}
+    if all(m is not None for m in momenta[0]):
+        out["momentum"] = np.asarray(momenta, np.float64)
+    return out
+
+
+def _markers(cfg, clock):
+    """Warmup end (lr) and the epoch boundaries to draw, every k-th so at most ~40 show."""
+    from .. import parse_schedule
+
+    schedule = parse_schedule(cfg.get("lr_config"), "lr", clock)
+    warmup_end = None
+    if schedule is not None and schedule.warmup is not None:
+        warmup_end = int(schedule.warmup.length)
+    epochs, every = [], 1
+    if clock.steps_per_epoch and clock.max_iters > clock.steps_per_epoch:
+        count = clock.max_iters // clock.steps_per_epoch
+        every = next(k for k in (1, 2, 5, 10, 20, 25, 50, 100, 200, 500, 10**9)
+                     if count / k <= 40)
+        epochs = list(range(every, count, every))
+    return warmup_end, epochs, every
 
 
 def run(args) -> int:
-    cfg = load_cli_config(args)
-    clock = _clock(cfg, args.steps_per_epoch)
-    traces = schedule_traces(cfg, clock)
-    if not traces:
-        raise ConfigError(f"{args.config}: no lr_config or momentum_config to plot")
-    for kind, (ours, ref) in traces.items():
-        if ref is None:
-            print(f"{kind}: torch_ref unavailable (install the 'torch' extra)")
-            continue
-        dev = np.max(np.abs(ours - ref))
-        rel = dev / max(np.max(np.abs(ref)), 1e-30)
-        print(f"{kind}: max |optax_selfsup - torch_ref| = {dev:.3g} ({rel:.3g} of its peak) "
-              f"over {clock.max_iters} iterations")
+    require("torch_ref", "the plot command")
     if args.output:
-        _draw(traces, cfg, clock, args.output)
+        require("matplotlib", "writing a figure (-o)")
+    import numpy as np
+
+    from .. import Clock
+    from ..demo import compressed_steps_per_epoch
+
+    cfg = load_cli_config(args)
+    if cfg.get("runner") is None:
+        raise ConfigError(f"{args.config}: the config has no 'runner' (e.g. runner = dict("
+                          "type='EpochBasedRunner', max_epochs=200)); it fixes the run length")
+    steps = args.steps_per_epoch or compressed_steps_per_epoch(cfg)
+    clock = Clock.from_runner_config(cfg["runner"], steps)
+    if cfg.get("lr_config") is None and cfg.get("momentum_config") is None:
+        raise ConfigError(f"{args.config}: no lr_config or momentum_config to plot")
+    groups = group_representatives(cfg, args.model)
+    ours = _ours(cfg, clock.steps_per_epoch, groups, clock.max_iters)
+    ref = _reference(cfg, clock.steps_per_epoch, groups)
+    traces = {}
+    for kind in ("lr", "momentum"):
+        if kind not in ours or kind not in ref:
+            continue
+        if kind == "momentum" and cfg.get("momentum_config") is None:
+            continue
+        dev = np.abs(ours[kind] - ref[kind]).max(axis=0)
+        peak = np.maximum(np.abs(ref[kind]).max(axis=0), 1e-30)
+        traces[kind] = (ours[kind], ref[kind])
+        worst = int(np.argmax(dev / peak))
+        print(f"{kind}: max |optax_selfsup - torch_ref| = {dev.max():.3g} "
+              f"({(dev / peak).max():.3g} of its peak) over {clock.max_iters} iterations, "
+              f"{len(groups)} group(s); worst: {groups[worst]['label']}")
+    if args.output:
+        _draw(args, cfg, clock, groups, traces)
         print(f"wrote {args.output}")
     return 0
 
 
-def _draw(traces, cfg, clock, output):
+def _title(args, cfg, clock) -> str:
+    from ..hook_config import parse_hooks
+
+    opt = cfg.get("optimizer") or {}
+    name = os.path.basename(args.config)
+    lines = [f"{name}: {opt.get('type', '?')} lr={opt.get('lr', '?')}"]
+    run = (f"{clock.max_iters // clock.steps_per_epoch} epochs x {clock.steps_per_epoch} "
+           f"iterations" if clock.epoch_based else f"{clock.max_iters} iterations")
+    if not args.steps_per_epoch and clock.epoch_based:
+        run += " (compressed)"
+    k = parse_hooks(cfg).update_interval
+    if k > 1:
+        run += f"; accumulation: one update per {k} iterations"
+    lines.append(run)
+    return "\n".join(lines)
+
+
+def _draw(args, cfg, clock, groups, traces):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
-    fig, axes = plt.subplots(len(traces), 1, figsize=(10, 3.5 * len(traces)), squeeze=False)
-    for ax, (kind, (ours, ref)) in zip(axes[:, 0], traces.items()):
-        its = np.arange(len(ours))
-        if ref is not None:
-            ax.plot(its, ref, lw=3, alpha=0.4, label="torch_ref")
-        ax.plot(its, ours, lw=1, label="optax_selfsup")
-        if clock.steps_per_epoch and clock.max_iters // clock.steps_per_epoch <= 100:
-            for e in range(1, clock.max_iters // clock.steps_per_epoch):
-                ax.axvline(e * clock.steps_per_epoch, color="grey", lw=0.3)
-        warmup = (cfg.get(f"{kind}_config") or {}).get("warmup_iters")
-        if (cfg.get(f"{kind}_config") or {}).get("warmup") and warmup:
-            by_epoch = cfg[f"{kind}_config"].get("warmup_by_epoch", False)
-            ax.axvline(warmup * (clock.steps_per_epoch if by_epoch else 1), color="red",
-                       ls="--", lw=1, label="warmup end")
-        ax.set_xlabel("iteration")
-        ax.set_ylabel(kind)
-        ax.legend()
+    warmup_end, epochs, every = _markers(cfg, clock)
+    rows = []
+    for kind in traces:
+        rows += [(kind, "value"), (kind, "deviation")]
+    fig, axes = plt.subplots(len(rows), 1, figsize=(11, 2.2 * len(rows) + 1.5), sharex=True,
+                             gridspec_kw=dict(height_ratios=[3, 1.4] * len(traces)),
+                             squeeze=False)
+    its = np.arange(clock.max_iters)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, (kind, panel) in zip(axes[:, 0], rows):
+        ours, ref = traces[kind]
+        for j, group in enumerate(groups):
+            color = colors[j % len(colors)]
+            if panel == "value":
+                ax.plot(its, ref[:, j], color=color, lw=3, alpha=0.3)
+                ax.plot(its, ours[:, j], color=color, lw=1, label=group["label"])
+            else:
+                peak = max(np.abs(ref[:, j]).max(), 1e-30)
+                ax.plot(its, (ours[:, j] - ref[:, j]) / peak, color=color, lw=0.8)
+        for e in epochs:
+            ax.axvline(e * clock.steps_per_epoch, color="grey", lw=0.4, alpha=0.5)
+        if warmup_end is not None and warmup_end < clock.max_iters:
+            ax.axvline(warmup_end, color="red", ls="--", lw=1)
+        if panel == "value":
+            ax.set_ylabel(kind)
+        else:
+            ax.set_ylabel(f"{kind}: (ours - torch)\n/ peak", fontsize=8)
+            ax.axhline(0, color="black", lw=0.5)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    from matplotlib.lines import Line2D
+
+    handles += [Line2D([], [], color="grey", lw=3, alpha=0.3),
+                Line2D([], [], color="grey", lw=0.6)]
+    labels += ["thick, faint: torch_ref", "thin: optax_selfsup"]
+    if epochs:
+        handles.append(Line2D([], [], color="grey", lw=0.4))
+        labels.append("epoch boundary" + (f" (every {every}th)" if every > 1 else ""))
+    if warmup_end is not None and warmup_end < clock.max_iters:
+        handles.append(Line2D([], [], color="red", ls="--", lw=1))
+        labels.append(f"warmup end (iteration {warmup_end})")
+    axes[0, 0].legend(handles, labels, fontsize=7, loc="best")
+    axes[-1, 0].set_xlabel("iteration")
+    if clock.steps_per_epoch:
+        spe = clock.steps_per_epoch
+        top = axes[0, 0].secondary_xaxis("top", functions=(lambda i: i / spe, lambda e: e * spe))
+        top.set_xlabel("epoch", fontsize=8)
+    fig.suptitle(_title(args, cfg, clock), fontsize=10)
     fig.tight_layout()
-    fig.savefig(output, dpi=100)
-
-
+    fig.savefig(args.output, dpi=100)
+    plt.close(fig)
 
 
 def add_arguments(parser) -> None:
-    add_config_arguments(parser)
-    parser.add_argument("-o", "--output", default=None, help="PNG file to write")
+    add_config_arguments(parser, steps_help="iterations per epoch; default: compressed, a few "
+                                            "per epoch so that the whole run takes about 600 "
+                                            "iterations (the shape of every schedule is kept)")
+    parser.add_argument("-o", "--output", default=None, metavar="PNG",
+                        help="write the figure to this file (needs matplotlib: "
+                             "pip install 'optax_selfsup[plot]')")
+    parser.add_argument("--model", default="demo", metavar="NAME",
+                        help="whose parameter groups to draw: 'demo' (default) or a model of "
+                             "optax_selfsup.models, as in the describe command")
+

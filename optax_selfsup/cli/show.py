@@ -1,4 +1,5 @@
-"""``optax-selfsup show``: the merged config as a dict."""
+"""``optax-selfsup show``: print the config as loaded: ``_base_`` files merged, ``{{_base_.x}}``
+references resolved, ``--cfg-options`` applied (mmcv 1.x's ``Config.fromfile`` rules)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ def run(args) -> int:
 
     pprint.pprint(load_cli_config(args), sort_dicts=False, width=100)
     return 0
-
-
 
 
 def add_arguments(parser) -> None:
