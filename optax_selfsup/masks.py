@@ -49,5 +49,10 @@ def paramwise_values(params, paramwise_options: dict, key: str, default, name_ma
     """Per leaf: ``key``'s value after the rules (``default`` where none sets it)."""
     params = unbox(params)
     names = torch_names(params, name_map)
-    groups, _ = resolve_paramwise(names, {key: default}, paramwise_options)
+    if not isinstance(paramwise_options, dict):
+        raise ConfigError(f"paramwise_values: paramwise_options must be a dict from regex to "
+                          f"options, got {type(paramwise_options).__name__}")
+    relevant = {pattern: {k: v for k, v in options.items() if k in (key, f"{key}_mult")}
+                for pattern, options in paramwise_options.items() if isinstance(options, dict)}
+    groups, _ = resolve_paramwise(names, {key: default}, relevant)
     return _tree(params, [g.get(key, default) for g in groups])
