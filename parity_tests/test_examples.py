@@ -23,7 +23,7 @@ def _load(name):
 def test_nnx_optimizer_example_trains(monkeypatch):
     monkeypatch.chdir(ROOT)
     losses = _load("nnx_optimizer").main(["--epochs", "2", "--steps-per-epoch", "10"])
-    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
+    assert np.mean(losses[-10:]) < 0.9 * np.mean(losses[:10])
 
 
 def test_linen_train_state_example_accumulates(monkeypatch):
