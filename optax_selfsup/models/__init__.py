@@ -65,21 +65,25 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
-def init_model(name: str, seed: int = 0, image_size: int = 16, batch_size: int = 2):
+def init_model(name: str, seed: int = 0, image_size: int = 16, batch_size: int = 2,
+               abstract: bool = False):
     """``(module, params, model_state)`` initialised from ``seed`` for
     ``image_size x image_size x 3`` images; BYOL's target starts as a copy of the online
-    backbone and neck."""
+    backbone and neck. ``abstract=True`` gives ``jax.ShapeDtypeStruct`` leaves without
+    computing anything (a template for ``flax_variables_from_torch``)."""
     if name not in MODELS:
         raise KeyError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
     spec = MODELS[name]
     module = spec.make(image_size)
     batch = spec.make_batch(np.random.default_rng(seed), batch_size, image_size)
     key = jax.random.PRNGKey(seed)
+    init = jax.eval_shape if abstract else jax.jit
     if name == "mae_vit":
-        variables = module.init(key, batch["images"], batch["noise"])
+        variables = init(module.init, key, batch["images"], batch["noise"]) if abstract else \
+            init(module.init)(key, batch["images"], batch["noise"])
     else:
         first = batch["views"].reshape((-1,) + batch["views"].shape[2:])
-        variables = module.init(key, first)
+        variables = init(module.init, key, first) if abstract else init(module.init)(key, first)
     params = variables["params"]
     state = {k: v for k, v in variables.items() if k != "params"}
     if name == "byol_resnet":

@@ -78,6 +78,8 @@ def flax_variables_from_torch(state_dict, template_variables, name_map="default"
                               strict: bool = True):
     """Flax variables shaped like ``template_variables`` holding the state dict's values.
 
+    The template's leaves may be arrays or ``jax.ShapeDtypeStruct`` (``jax.eval_shape``).
+
     Every template leaf must find its torch name in ``state_dict`` with the matching
     (layout-converted) shape, else ``KeyError`` / ``ValueError`` names it. With
     ``strict``, state-dict entries that no leaf uses (other than
@@ -92,10 +94,11 @@ def flax_variables_from_torch(state_dict, template_variables, name_map="default"
             raise KeyError(f"{torch_name!r} (for Flax {flax_name!r}) is not in the state dict"
                            + (f"; close names: {close}" if close else ""))
         value = _to_flax_layout(flax_name, _numpy(state_dict[torch_name]))
-        if value.shape != tuple(np.shape(template)):
+        shape = tuple(getattr(template, "shape", np.shape(template)))
+        if value.shape != shape:
             raise ValueError(f"{torch_name!r}: torch shape {_numpy(state_dict[torch_name]).shape}"
                              f" gives {value.shape} in Flax layout, but {flax_name!r} has "
-                             f"{tuple(np.shape(template))}")
+                             f"{shape}")
         out.append(jnp.asarray(value))
     if strict:
         used = set(table.values())
