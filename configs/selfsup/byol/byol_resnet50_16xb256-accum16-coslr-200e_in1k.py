@@ -3,11 +3,15 @@ _base_ = [
     '../../_base_/default_runtime.py',
 ]
 
-# additional hooks (the target-network EMA; not an optimiser setting)
-custom_hooks = [dict(type='BYOLHook', end_momentum=1.)]
-
 # optimizer: 16 accumulated micro-batches per update
 update_interval = 16
+
+# additional hooks (the target-network EMA, stepped once per update as upstream;
+# not an optimiser setting)
+custom_hooks = [
+    dict(type='BYOLHook', end_momentum=1., update_interval=update_interval)
+]
+
 optimizer = dict(
     type='LARS',
     lr=4.8,
