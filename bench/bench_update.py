@@ -40,7 +40,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 from fused import read_recipe  # noqa: E402
-from report import Row, compile_tables, step_tables, write_readme  # noqa: E402
+from report import SHORT, Row, compile_tables, step_tables, write_readme  # noqa: E402
 from trees import TREES, count, make_grads, make_tree, tiny_shapes, tree_bytes  # noqa: E402
 from variants import Built, Fused, Stock, Torch, compile_aot, has_foreach, optax_step  # noqa: E402
 
@@ -79,8 +79,8 @@ def run_config(tree, name, args):
     recipe = read_recipe(cfg, params, SPE)
     k = recipe.every_k
     flat_np = dict(zip(oss.leaf_names(params), jax.tree.leaves(params)))
-    variants = [Built(cfg, params, grads, SPE), Fused(recipe, params, grads),
-                Stock(recipe, params, grads)]
+    variants = [Built(cfg, params, grads, SPE), Built(cfg, params, grads, SPE, in_place=True),
+                Fused(recipe, params, grads), Stock(recipe, params, grads)]
     if not (args.no_torch or args.hlo_only):
         flat_g = dict(zip(oss.leaf_names(grads_np), jax.tree.leaves(grads_np)))
         variants.append(Torch(cfg, flat_np, flat_g, SPE))
@@ -90,7 +90,7 @@ def run_config(tree, name, args):
         os.makedirs(args.dump_hlo, exist_ok=True)
         for v in variants:
             for part, text in v.hlo.items():
-                fname = f"{tree}_{name}_{v.label.split()[0]}_{part}.txt"
+                fname = f"{tree}_{name}_{SHORT[v.label]}_{part}.txt"
                 with open(os.path.join(args.dump_hlo, fname), "w") as f:
                     f.write(text())
                 hlo_summary.main([os.path.join(args.dump_hlo, fname)])
@@ -106,6 +106,9 @@ def run_config(tree, name, args):
     devs = {v.label: deviation(v.flat_params(), ref) for v in variants[1:]}
     print(f"  after {warm} micro-steps, max |x - x_a| / max(1, |x_a|): "
           + "; ".join(f"{label} {d:.1e}" for label, d in devs.items()))
+    if devs["a built in-place"] != 0.0:
+        raise AssertionError(f"{tree} {name}: oss.update_and_apply differs from update + "
+                             f"apply_updates by {devs['a built in-place']:.2e}")
     if devs["b fused"] > 1e-5:
         raise AssertionError(f"{tree} {name}: the hand-fused step deviates from "
                              f"build_optimizer by {devs['b fused']:.2e}; fix bench/fused.py")

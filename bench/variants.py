@@ -2,6 +2,8 @@
 
 (a) ``built``: ``oss.build_optimizer``'s transformation, ``step = update +
     apply_updates`` in ``jax.jit(step, donate_argnums=(0, 1))``;
+(a-ip) ``built in-place``: the same transformation stepped with
+    ``oss.update_and_apply`` (the params written inside the optimizer's step);
 (b) ``fused``: bench/fused.py's hand-written jnp (the practical limit);
 (c) ``stock``: the nearest stock optax chain (bench/stock.py);
 (d) ``torch``: torch_ref in eager torch (``torch-foreach``: torch.optim's
@@ -40,8 +42,10 @@ def compile_aot(fn, *args):
     return compiled, info
 
 
-def optax_step(tx):
+def optax_step(tx, in_place=False):
     def step(params, state, grads):
+        if in_place:
+            return oss.update_and_apply(tx, grads, state, params)
         updates, state = tx.update(grads, state, params)
         return optax.apply_updates(params, updates), state
 
@@ -51,11 +55,11 @@ def optax_step(tx):
 class OneFunction:
     """(a) and (c): one jitted function for every micro-step."""
 
-    def __init__(self, label, tx, params, grads):
+    def __init__(self, label, tx, params, grads, in_place=False):
         self.label, self.grads = label, grads
         self.params = to_device(params)
         self.state = tx.init(self.params)
-        self.fn, info = compile_aot(optax_step(tx), self.params, self.state, grads)
+        self.fn, info = compile_aot(optax_step(tx, in_place), self.params, self.state, grads)
         self.info = {"update": info, "accumulate": info}
         self.state_bytes = tree_bytes(self.state)
         self.hlo = {"step": self.fn.as_text}
@@ -69,11 +73,12 @@ class OneFunction:
 
 
 class Built(OneFunction):
-    def __init__(self, cfg, params, grads, spe):
+    def __init__(self, cfg, params, grads, spe, in_place=False):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             tx = oss.build_optimizer(cfg, params, steps_per_epoch=spe)
-        super().__init__("a built", tx, params, grads)
+        label = "a built in-place" if in_place else "a built"
+        super().__init__(label, tx, params, grads, in_place)
 
 
 class Stock(OneFunction):

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from .transforms.clip import clip_grad_norm
     from .transforms.clocked import clocked
     from .transforms.frozen import skip_frozen
+    from .transforms.in_place import nnx_update, update_and_apply
     from .transforms.lars import scale_by_lars
     from .transforms.loss_scale import dynamic_loss_scale
     from .transforms.torch_optimizer import TorchOptimizerState
@@ -60,7 +61,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Accumulate", "AccumulateState", "group_values", "has_updated", "iteration",
     "flax_resnet_name_map", "NormLayerWarning", "optimizer_factory", "paramwise_values",
-    "regex_mask", "scale_by_lars", "unbox",
+    "regex_mask", "scale_by_lars", "unbox", "update_and_apply", "nnx_update",
     "accumulate", "adadelta", "adagrad", "adam", "adamax", "adamw", "asgd", "build_optimizer",
     "clip_grad_norm", "Clock", "clocked", "ConfigError", "current_hparams", "describe",
     "dynamic_loss_scale", "format_table", "lars", "leaf_names", "load_config", "loss_scale",

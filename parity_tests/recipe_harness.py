@@ -83,13 +83,19 @@ class TorchLayout:
                 for path, v in jax.tree_util.tree_flatten_with_path(tree)[0]}
 
 
-def run_jax(cfg, values, grads, spe, *, layout=TorchLayout, name_map="default", fp16=False):
+def run_jax(cfg, values, grads, spe, *, layout=TorchLayout, name_map="default", fp16=False,
+            in_place=False):
     """``layout.to_tree(flat torch-named dict)`` gives the params pytree and
-    ``layout.to_flat(tree)`` the torch-named dict back (e.g. Flax names, HWIO kernels)."""
+    ``layout.to_flat(tree)`` the torch-named dict back (e.g. Flax names, HWIO kernels).
+    ``in_place``: step with ``oss.update_and_apply`` instead of update + apply_updates."""
     tree = layout.to_tree(values)
     tx = oss.build_optimizer(cfg, tree, steps_per_epoch=spe, name_map=name_map)
     state = tx.init(tree)
-    step = jax.jit(lambda p, s, g: tx.update(g, s, p))
+    if in_place:
+        step = jax.jit(lambda p, s, g: oss.update_and_apply(tx, g, s, p))
+    else:
+        step = jax.jit(lambda p, s, g: (lambda u, s: (optax.apply_updates(p, u), s))(
+            *tx.update(g, s, p)))
     order = jax_order(values)
     params, lrs, moms, updated = [], [], [], []
     count = 0
@@ -99,8 +105,7 @@ def run_jax(cfg, values, grads, spe, *, layout=TorchLayout, name_map="default", 
         if fp16:
             scale = oss.loss_scale(state)
             grad_tree = jax.tree.map(lambda x, s=scale: x * s, grad_tree)
-        updates, state = step(tree, state, grad_tree)
-        tree = optax.apply_updates(tree, updates)
+        tree, state = step(tree, state, grad_tree)
         opt_state = _opt_state(state)
         updated.append(int(opt_state.count) > count)
         count = int(opt_state.count)

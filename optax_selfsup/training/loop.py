@@ -5,8 +5,8 @@ Per iteration ``it`` (global, from 0), in mmcv's order:
 1. the batch: images ``batch_indices(seed, it, ...)`` of the generated dataset,
    augmented inside the compiled step with the key ``fold_in(key(seed), it)``;
 2. the loss of the model on it (times ``oss.loss_scale(opt_state)`` for fp16
-   configs), its gradient, ``tx.update`` with the parameters and
-   ``optax.apply_updates``; ``tx = oss.build_optimizer(cfg, params,
+   configs), its gradient, and ``oss.update_and_apply`` (``tx.update`` and
+   ``optax.apply_updates`` in one step); ``tx = oss.build_optimizer(cfg, params,
    steps_per_epoch=N)`` does every schedule, parameter group, clip,
    accumulation micro-step and loss-scale decision inside;
 3. BYOL: the target network's momentum update when ``oss.has_updated``;
@@ -91,8 +91,9 @@ def _make_step(task, tx, fp16: bool):
             return loss * scale.astype(loss.dtype), (loss, new_state)
 
         grads, (loss, new_state) = jax.grad(objective, has_aux=True)(params)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
+        # tx.update + optax.apply_updates, with the params written inside the optimizer's
+        # step: an accumulate-only micro-step touches only the accumulator
+        params, opt_state = oss.update_and_apply(tx, grads, opt_state, params)
         hp = oss.current_hparams(opt_state)
         grad_norm = hp["grad_norm"] if "grad_norm" in hp else optax.global_norm(grads) / scale
         if task.after_update is not None:

@@ -17,6 +17,14 @@ state) tells whether the last call applied one. Differences: the iteration
 counts its own micro-steps) and is the inner transformation's schedule index,
 as in MMSelfSup, where ``MultiSteps`` counts updates; ``max_iters`` adds
 MMSelfSup's remainder rule. The state is one accumulator buffer plus scalars.
+
+The accumulator is not cleared after an update: a group's first micro-step
+overwrites it with ``grad / factor`` (as torch's first ``backward`` after
+``zero_grad`` assigns ``.grad``), so no step spends a pass on writing zeros and
+between an update and the next micro-step ``acc`` holds scratch values.
+``oss.update_and_apply`` steps it without the ``params + zeros`` pass of the
+optax protocol: an accumulate-only micro-step then reads and writes only the
+accumulator.
 """
 
 from __future__ import annotations
@@ -28,7 +36,8 @@ import jax.numpy as jnp
 import optax
 
 from ..pytrees import boxed_like, unbox
-from .select import update_if
+from .in_place import with_in_place
+from .select import apply_if, update_if
 
 
 class AccumulateState(NamedTuple):
@@ -81,26 +90,51 @@ def accumulate(inner: optax.GradientTransformation, every_k: int, max_iters: int
         return AccumulateState(jnp.zeros((), jnp.int32), jax.tree.map(jnp.zeros_like, params),
                                jnp.zeros((), bool), inner.init(params))
 
-    def update(grads, state, params=None, *, iteration=None, hparams_only=False, **extra):
-        updates = unbox(grads)
+    def accumulated(grads, state, iteration):
+        """(it, is_update, the group's sum so far) for this micro-step."""
         it = state.count if iteration is None else iteration
-        if hparams_only:  # see select.update_if
-            _, inner_state = inner.update(updates, state.inner, params, iteration=it,
-                                          hparams_only=True, **extra)
-            return grads, state._replace(inner=inner_state)
-        if flush_remainder and remainder:
-            factor = jnp.where(it < divisible, every_k, remainder)
+        factors = (every_k, remainder) if flush_remainder and remainder else (every_k,)
+        if len(factors) == 2:
+            in_full_group = it < divisible
             is_update = ((it + 1) % every_k == 0) | (it == max_iters - 1)
         else:
-            factor = every_k
+            in_full_group = True
             is_update = (it + 1) % every_k == 0
-        acc = jax.tree.map(lambda a, g: a + g / jnp.asarray(factor, g.dtype), state.acc, updates)
+        first = it % every_k == 0  # a group's first micro-step (the remainder's too)
+        # g / f, as g * (1 / f) where that is exact (f a power of two): a multiply
+        # costs far less than a divide over a whole gradient
+        exact = all(f & (f - 1) == 0 for f in factors)
+        pick = lambda *xs: xs[0] if len(xs) == 1 else jnp.where(in_full_group, *xs)
+
+        def add(a, g):
+            if exact:
+                g = g * jnp.asarray(pick(*(1.0 / f for f in factors)), g.dtype)
+            else:
+                g = g / jnp.asarray(pick(*factors), g.dtype)
+            return jnp.where(first, g, a + g)
+
+        return it, is_update, jax.tree.map(add, state.acc, unbox(grads))
+
+    def update(grads, state, params=None, *, iteration=None, hparams_only=False, **extra):
+        if hparams_only:  # see select.update_if
+            it = state.count if iteration is None else iteration
+            _, inner_state = inner.update(unbox(grads), state.inner, params, iteration=it,
+                                          hparams_only=True, **extra)
+            return grads, state._replace(inner=inner_state)
+        it, is_update, acc = accumulated(grads, state, iteration)
         # the accumulator's buffer carries the inner update out (select.update_if)
         out, inner_state = update_if(is_update, inner, acc, state.inner, params,
                                      iteration=it, **extra)
         new_updates = jax.tree.map(lambda o: jnp.where(is_update, o, jnp.zeros_like(o)), out)
-        acc = jax.tree.map(lambda o: jnp.where(is_update, jnp.zeros_like(o), o), out)
+        # after an update ``out`` holds the update (scratch until the next group starts)
         return (boxed_like(new_updates, grads),
-                AccumulateState(state.count + 1, acc, is_update, inner_state))
+                AccumulateState(state.count + 1, out, is_update, inner_state))
 
-    return Accumulate(init, update)
+    def apply(grads, state, params, *, iteration=None, **extra):
+        """update_and_apply: on an accumulate-only micro-step only ``acc += g / k`` runs."""
+        it, is_update, acc = accumulated(grads, state, iteration)
+        params, acc, inner_state = apply_if(is_update, inner, acc, state.inner, params,
+                                            iteration=it, **extra)
+        return params, AccumulateState(state.count + 1, acc, is_update, inner_state)
+
+    return with_in_place(Accumulate(init, update), apply)

@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from .in_place import update_and_apply, with_in_place
+
 
 class ClockedState(NamedTuple):
     iteration: jax.Array  # the next update's global micro-iteration
@@ -31,4 +33,10 @@ def clocked(inner: optax.GradientTransformation) -> optax.GradientTransformation
                                             iteration=state.iteration, **extra)
         return updates, ClockedState(state.iteration + 1, inner_state)
 
-    return optax.GradientTransformationExtraArgs(init, update)
+    def apply(grads, state, params, **extra):
+        extra.pop("iteration", None)
+        params, inner_state = update_and_apply(inner, grads, state.inner, params,
+                                               iteration=state.iteration, **extra)
+        return params, ClockedState(state.iteration + 1, inner_state)
+
+    return with_in_place(optax.GradientTransformationExtraArgs(init, update), apply)

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import optax
 
 from ..pytrees import per_leaf, unbox
+from .in_place import update_and_apply, with_in_place
 
 
 def frozen_until(names, frozen_layers_cfg: dict) -> list[int]:
@@ -43,7 +44,8 @@ def skip_frozen(inner: optax.GradientTransformation,
     def init(params):
         return SkipFrozenState(jnp.zeros((), jnp.int32), inner.init(params))
 
-    def update(updates, state, params=None, *, iteration=None, grad_mask=None, **extra):
+    def masked(updates, state, iteration, grad_mask):
+        """(it, the gradients with frozen leaves zeroed, the per-leaf mask)."""
         iteration = state.count if iteration is None else iteration
         leaves, treedef = jax.tree.flatten(updates)
         limits = per_leaf(unbox(until), treedef, "until", where="skip_frozen")
@@ -54,8 +56,18 @@ def skip_frozen(inner: optax.GradientTransformation,
             masks.append(own if m is None else own & m)
         mask = jax.tree.unflatten(treedef, masks)
         updates = jax.tree.map(lambda g, m: jnp.where(m, g, jnp.zeros_like(g)), updates, mask)
+        return iteration, updates, mask
+
+    def update(updates, state, params=None, *, iteration=None, grad_mask=None, **extra):
+        iteration, updates, mask = masked(updates, state, iteration, grad_mask)
         updates, inner_state = inner.update(updates, state.inner, params, iteration=iteration,
                                             grad_mask=mask, **extra)
         return updates, SkipFrozenState(state.count + 1, inner_state)
 
-    return optax.GradientTransformationExtraArgs(init, update)
+    def apply(grads, state, params, *, iteration=None, grad_mask=None, **extra):
+        iteration, grads, mask = masked(grads, state, iteration, grad_mask)
+        params, inner_state = update_and_apply(inner, grads, state.inner, params,
+                                               iteration=iteration, grad_mask=mask, **extra)
+        return params, SkipFrozenState(state.count + 1, inner_state)
+
+    return with_in_place(optax.GradientTransformationExtraArgs(init, update), apply)

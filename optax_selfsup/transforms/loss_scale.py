@@ -17,7 +17,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .select import update_if
+from .in_place import with_in_place
+from .select import apply_if, update_if
 
 
 class LossScaleState(NamedTuple):
@@ -44,11 +45,8 @@ def dynamic_loss_scale(inner: optax.GradientTransformation, init_scale: float = 
         return LossScaleState(jnp.asarray(init_scale, jnp.float32), jnp.zeros((), jnp.int32),
                               jnp.ones((), bool), inner.init(params))
 
-    def update(updates, state, params=None, *, grad_mask=None, hparams_only=False, **extra):
-        if hparams_only:  # see select.update_if
-            _, inner_state = inner.update(updates, state.inner, params, grad_mask=grad_mask,
-                                          hparams_only=True, **extra)
-            return updates, state._replace(inner=inner_state)
+    def unscaled(updates, state, grad_mask):
+        """The gradients divided by the scale, and whether all that count are finite."""
         inv = (1.0 / state.scale).astype(jnp.float32)
         updates = jax.tree.map(lambda g: g * inv.astype(g.dtype), updates)
         leaves, treedef = jax.tree.flatten(updates)
@@ -57,16 +55,31 @@ def dynamic_loss_scale(inner: optax.GradientTransformation, init_scale: float = 
         for g, m in zip(leaves, masks):
             ok = jnp.all(jnp.isfinite(g))
             finite = finite & (ok if m is None else (ok | ~m))
+        return updates, finite
 
-        out, inner_state = update_if(finite, inner, updates, state.inner, params,
-                                     grad_mask=grad_mask, **extra)
-        new_updates = jax.tree.map(lambda o: jnp.where(finite, o, jnp.zeros_like(o)), out)
+    def next_state(state, finite, inner_state):
         tracker = jnp.where(finite, state.growth_tracker + 1, 0)
         grow = tracker == growth_interval
         scale = jnp.where(finite, jnp.where(grow, state.scale * growth_factor, state.scale),
                           state.scale * backoff_factor)
         tracker = jnp.where(grow, 0, tracker)
-        return new_updates, LossScaleState(scale.astype(jnp.float32), tracker, finite,
-                                           inner_state)
+        return LossScaleState(scale.astype(jnp.float32), tracker, finite, inner_state)
 
-    return optax.GradientTransformationExtraArgs(init, update)
+    def update(updates, state, params=None, *, grad_mask=None, hparams_only=False, **extra):
+        if hparams_only:  # see select.update_if
+            _, inner_state = inner.update(updates, state.inner, params, grad_mask=grad_mask,
+                                          hparams_only=True, **extra)
+            return updates, state._replace(inner=inner_state)
+        updates, finite = unscaled(updates, state, grad_mask)
+        out, inner_state = update_if(finite, inner, updates, state.inner, params,
+                                     grad_mask=grad_mask, **extra)
+        new_updates = jax.tree.map(lambda o: jnp.where(finite, o, jnp.zeros_like(o)), out)
+        return new_updates, next_state(state, finite, inner_state)
+
+    def apply(grads, state, params, *, grad_mask=None, **extra):
+        grads, finite = unscaled(grads, state, grad_mask)
+        params, _, inner_state = apply_if(finite, inner, grads, state.inner, params,
+                                          grad_mask=grad_mask, **extra)
+        return params, next_state(state, finite, inner_state)
+
+    return with_in_place(optax.GradientTransformationExtraArgs(init, update), apply)

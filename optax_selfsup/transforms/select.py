@@ -21,6 +21,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from .in_place import update_and_apply
+
 
 def _has_live_fields(x) -> bool:
     return hasattr(type(x), "LIVE_FIELDS") and hasattr(x, "_fields")
@@ -54,11 +56,40 @@ def update_if(applied, inner, updates, state, params, **extra):
     afterwards (``jnp.where(applied, out, 0)`` for the updates to apply).
     """
 
-    def body(_, carry):
-        new_updates, new_state = inner.update(carry[0], carry[1], params, **extra)
+    def body(i, carry):
+        # tie the params to the trip index: without it XLA hoists every params-only
+        # expression (``wd * p``, LARS's ``||p||``) out of the loop and computes it
+        # on skipped calls too, in a params-sized scratch buffer
+        loop_params = jax.lax.optimization_barrier((params, i))[0]
+        new_updates, new_state = inner.update(carry[0], carry[1], loop_params, **extra)
         return _same_types(new_updates, carry[0]), _same_types(new_state, carry[1])
 
     out, new_state = jax.lax.fori_loop(0, jnp.asarray(applied, jnp.int32), body,
                                        (updates, state))
+    return out, _refreshed(inner, updates, state, params, new_state, extra)
+
+
+def apply_if(applied, inner, grads, state, params, **extra):
+    """``update_and_apply(inner, grads, state, params, **extra)`` where ``applied`` holds;
+    else ``params`` and ``state`` unchanged (``LIVE_FIELDS`` refreshed). Returns
+    ``(params, grads, state)``: the gradients' buffers pass through the loop untouched.
+
+    The params are part of the loop's carry, so the skipped case reads none of them.
+    """
+
+    def body(i, carry):
+        g, p, s = carry
+        # tie the gradients to the trip index: XLA would hoist every gradient-only
+        # expression (a norm, a ``g / k``) out of the loop, into the skipped case too
+        loop_grads = jax.lax.optimization_barrier((g, i))[0]
+        new_p, new_s = update_and_apply(inner, loop_grads, s, p, **extra)
+        return g, _same_types(new_p, p), _same_types(new_s, s)
+
+    grads_out, new_params, new_state = jax.lax.fori_loop(
+        0, jnp.asarray(applied, jnp.int32), body, (grads, params, state))
+    return new_params, grads_out, _refreshed(inner, grads, state, params, new_state, extra)
+
+
+def _refreshed(inner, updates, state, params, new_state, extra):
     _, fresh = inner.update(updates, state, params, hparams_only=True, **extra)
-    return out, refresh_live_fields(new_state, fresh)
+    return refresh_live_fields(new_state, fresh)
