@@ -257,7 +257,7 @@ def main(argv=None):
     wall = time.perf_counter() - t_start
     load1 = os.getloadavg()[0]
     print(f"wall {wall:.0f}s, load average {load0:.1f} -> {load1:.1f}")
-    if args.readme:
+    if args.readme and not args.hlo_only:  # an HLO-only run has no tables to write
         command = "python bench/bench_update.py " + shlex.join(sys.argv[1:] if argv is None
                                                                else argv)
         write_readme(args.readme, tables, command=command.strip(), machine=machine(),

@@ -91,11 +91,14 @@ def run_jax(cfg, values, grads, spe, *, layout=TorchLayout, name_map="default", 
     tree = layout.to_tree(values)
     tx = oss.build_optimizer(cfg, tree, steps_per_epoch=spe, name_map=name_map)
     state = tx.init(tree)
-    if in_place:
-        step = jax.jit(lambda p, s, g: oss.update_and_apply(tx, g, s, p))
-    else:
-        step = jax.jit(lambda p, s, g: (lambda u, s: (optax.apply_updates(p, u), s))(
-            *tx.update(g, s, p)))
+
+    @jax.jit
+    def step(p, s, g):
+        if in_place:
+            return oss.update_and_apply(tx, g, s, p)
+        updates, s = tx.update(g, s, p)
+        return optax.apply_updates(p, updates), s
+
     order = jax_order(values)
     params, lrs, moms, updated = [], [], [], []
     count = 0

@@ -133,8 +133,8 @@ def accumulate(inner: optax.GradientTransformation, every_k: int, max_iters: int
     def apply(grads, state, params, *, iteration=None, **extra):
         """update_and_apply: on an accumulate-only micro-step only ``acc += g / k`` runs."""
         it, is_update, acc = accumulated(grads, state, iteration)
-        params, acc, inner_state = apply_if(is_update, inner, acc, state.inner, params,
-                                            iteration=it, **extra)
+        params, inner_state = apply_if(is_update, inner, acc, state.inner, params,
+                                       iteration=it, **extra)
         return params, AccumulateState(state.count + 1, acc, is_update, inner_state)
 
     return with_in_place(Accumulate(init, update), apply)

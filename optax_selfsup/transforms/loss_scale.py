@@ -78,8 +78,8 @@ def dynamic_loss_scale(inner: optax.GradientTransformation, init_scale: float = 
 
     def apply(grads, state, params, *, grad_mask=None, **extra):
         grads, finite = unscaled(grads, state, grad_mask)
-        params, _, inner_state = apply_if(finite, inner, grads, state.inner, params,
-                                          grad_mask=grad_mask, **extra)
+        params, inner_state = apply_if(finite, inner, grads, state.inner, params,
+                                       grad_mask=grad_mask, **extra)
         return params, next_state(state, finite, inner_state)
 
     return with_in_place(optax.GradientTransformationExtraArgs(init, update), apply)

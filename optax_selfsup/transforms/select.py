@@ -57,11 +57,8 @@ def update_if(applied, inner, updates, state, params, **extra):
     """
 
     def body(i, carry):
-        # tie the params to the trip index: without it XLA hoists every params-only
-        # expression (``wd * p``, LARS's ``||p||``) out of the loop and computes it
-        # on skipped calls too, in a params-sized scratch buffer
-        loop_params = jax.lax.optimization_barrier((params, i))[0]
-        new_updates, new_state = inner.update(carry[0], carry[1], loop_params, **extra)
+        new_updates, new_state = inner.update(carry[0], carry[1], _in_loop(params, i),
+                                              **extra)
         return _same_types(new_updates, carry[0]), _same_types(new_state, carry[1])
 
     out, new_state = jax.lax.fori_loop(0, jnp.asarray(applied, jnp.int32), body,
@@ -71,23 +68,26 @@ def update_if(applied, inner, updates, state, params, **extra):
 
 def apply_if(applied, inner, grads, state, params, **extra):
     """``update_and_apply(inner, grads, state, params, **extra)`` where ``applied`` holds;
-    else ``params`` and ``state`` unchanged (``LIVE_FIELDS`` refreshed). Returns
-    ``(params, grads, state)``: the gradients' buffers pass through the loop untouched.
+    else ``params`` and ``state`` unchanged (``LIVE_FIELDS`` refreshed): ``(params, state)``.
 
     The params are part of the loop's carry, so the skipped case reads none of them.
     """
 
     def body(i, carry):
-        g, p, s = carry
-        # tie the gradients to the trip index: XLA would hoist every gradient-only
-        # expression (a norm, a ``g / k``) out of the loop, into the skipped case too
-        loop_grads = jax.lax.optimization_barrier((g, i))[0]
-        new_p, new_s = update_and_apply(inner, loop_grads, s, p, **extra)
-        return g, _same_types(new_p, p), _same_types(new_s, s)
+        p, s = carry
+        new_p, new_s = update_and_apply(inner, _in_loop(grads, i), s, p, **extra)
+        return _same_types(new_p, p), _same_types(new_s, s)
 
-    grads_out, new_params, new_state = jax.lax.fori_loop(
-        0, jnp.asarray(applied, jnp.int32), body, (grads, params, state))
-    return new_params, grads_out, _refreshed(inner, grads, state, params, new_state, extra)
+    new_params, new_state = jax.lax.fori_loop(0, jnp.asarray(applied, jnp.int32), body,
+                                              (params, state))
+    return new_params, _refreshed(inner, grads, state, params, new_state, extra)
+
+
+def _in_loop(tree, i):
+    """``tree`` tied to the loop's trip index ``i``. Without it XLA hoists every
+    expression of loop-invariant values alone (``wd * p``, ``||p||``, ``||g||``) out of
+    the loop and computes it on skipped calls too, in a params-sized scratch buffer."""
+    return jax.lax.optimization_barrier((tree, i))[0]
 
 
 def _refreshed(inner, updates, state, params, new_state, extra):
