@@ -39,11 +39,14 @@ from .rule import Rule, check_arguments
 
 class TorchOptimizerState(NamedTuple):
     count: jax.Array  # updates applied: the clock when none is handed in
-    step: Any  # per-leaf int32 step counts (torch's state['step']), shaped like the params
+    step: jax.Array  # int32 vector of per-leaf step counts (torch's state['step']), leaf order
     slots: Any  # per-leaf dict of state tensors (torch's state names)
     lr: jax.Array  # per-leaf lr at the last call's iteration, a vector in leaf order
     momentum: jax.Array | None  # per-leaf momentum / betas[0] likewise
     grad_norm: jax.Array | None = None  # with ``clip``: the last update's pre-clip norm
+    # the params' tree with None at every leaf (no arrays): the structure the per-leaf
+    # vectors (step, lr, momentum) unflatten into
+    structure: Any = None
     # refreshed at every call, also when a wrapper keeps the rest of the state (an
     # accumulation micro-step, an fp16-skipped update): what mmcv logs at that iteration
     LIVE_FIELDS = ("lr", "momentum")
@@ -210,17 +213,18 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         unflat = lambda xs: jax.tree.unflatten(treedef, xs)
         return TorchOptimizerState(
             count=jnp.zeros((), jnp.int32),
-            step=unflat([jnp.zeros((), jnp.int32) for _ in leaves]),
+            step=jnp.zeros((len(leaves),), jnp.int32),
             slots=unflat([rule.init_slots(p, h) for p, h in zip(leaves, hs)]),
             lr=per_leaf_vector(lrs), momentum=per_leaf_vector(moms),
-            grad_norm=None if clip is None else jnp.zeros((), jnp.float32))
+            grad_norm=None if clip is None else jnp.zeros((), jnp.float32),
+            structure=unflat([None] * len(leaves)))
 
     def update(updates, state, params=None, *, iteration=None, grad_mask=None,
                hparams_only=False, **extra):
         del extra
         it = state.count if iteration is None else iteration
         if hparams_only:  # only the lr and momentum in force at ``it`` (select.update_if)
-            treedef = jax.tree.structure(state.step)
+            treedef = jax.tree.structure(unbox(updates))
             lrs, moms = scheduled(leaf_hparams(treedef), treedef, it)
             return updates, state._replace(lr=per_leaf_vector(lrs),
                                            momentum=per_leaf_vector(moms))
@@ -228,7 +232,6 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
             raise ValueError(f"{rule.name} needs the params: call update(grads, state, params)")
         grads, treedef = jax.tree.flatten(unbox(updates))
         ps = treedef.flatten_up_to(unbox(params))
-        steps = treedef.flatten_up_to(state.step)
         slots = treedef.flatten_up_to(state.slots)
         masks = [None] * len(grads) if grad_mask is None else treedef.flatten_up_to(grad_mask)
         hs = leaf_hparams(treedef)
@@ -248,8 +251,14 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
                 picked[key] = pair[0][pair[1][i]].astype(hdt)
             return picked[key]
 
-        out_u, out_step, out_slots = [], [], []
-        for i, (g, p, t, s, h, mask) in enumerate(zip(grads, ps, steps, slots, hs, masks)):
+        # one int32 vector for all step counts: one buffer and one add, not one per leaf
+        stepped = state.step + 1
+        new_step = stepped
+        if grad_mask is not None:
+            applied = jnp.stack([jnp.asarray(m, bool).reshape(()) for m in masks])
+            new_step = jnp.where(applied, stepped, state.step)
+        out_u, out_slots = [], []
+        for i, (g, p, s, h, mask) in enumerate(zip(grads, ps, slots, hs, masks)):
             if leaf_norms[i] is not None:
                 h = dict(h, grad_norm=leaf_norms[i].astype(jnp.promote_types(g.dtype,
                                                                              jnp.float32)))
@@ -260,21 +269,19 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
             if moms[0] is not None:
                 m = pick(moms, i, hdt)
                 h[mkey] = (m, h["betas"][1]) if mkey == "betas" else m
-            t_new = t + 1
-            new_p, new_s = rule.step(g, p, s, h, t_new.astype(hdt))
+            new_p, new_s = rule.step(g, p, s, h, stepped[i].astype(hdt))
             new_p = new_p.astype(p.dtype)
             new_s = jax.tree.map(lambda n, o: n.astype(o.dtype), new_s, s)
             if mask is not None:
                 new_p = jnp.where(mask, new_p, p)
                 new_s = jax.tree.map(functools.partial(jnp.where, mask), new_s, s)
-                t_new = jnp.where(mask, t_new, t)
             out_u.append(new_p - p)
-            out_step.append(t_new)
             out_slots.append(new_s)
         unflat = lambda xs: jax.tree.unflatten(treedef, xs)
         new_state = TorchOptimizerState(
-            count=state.count + 1, step=unflat(out_step), slots=unflat(out_slots),
-            lr=per_leaf_vector(lrs), momentum=per_leaf_vector(moms), grad_norm=grad_norm)
+            count=state.count + 1, step=new_step, slots=unflat(out_slots),
+            lr=per_leaf_vector(lrs), momentum=per_leaf_vector(moms), grad_norm=grad_norm,
+            structure=state.structure)
         return boxed_like(out_u, updates), new_state
 
     return optax.GradientTransformationExtraArgs(init, update)
