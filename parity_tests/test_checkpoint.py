@@ -279,3 +279,41 @@ def test_check_compatible_accepts_its_own_kind_and_reads_raw_trees():
     check_compatible(r.fresh()[2], serialization.to_state_dict(state))
     with pytest.raises(CheckpointMismatch, match="AccumulateState"):
         check_compatible(run("mae").history[0][1], state)
+
+
+# ----------------------------------------------------------------------------- 0.1.0 layout
+
+
+def as_0_1_0_layout(tree, params):
+    """A raw state in optax_selfsup 0.1.0's layout: one int32 step count per parameter
+    (a tree shaped like the params under ``step``) and no ``structure``."""
+    if isinstance(tree, dict):
+        if "structure" in tree and "slots" in tree:
+            steps = np.asarray(tree["step"]).tolist()
+            old = {k: v for k, v in tree.items() if k != "structure"}
+            old["step"] = jax.tree.unflatten(jax.tree.structure(params),
+                                             [np.asarray(t, np.int32) for t in steps])
+            return old
+        return {k: as_0_1_0_layout(v, params) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [as_0_1_0_layout(v, params) for v in tree]
+    return tree
+
+
+def test_a_0_1_0_checkpoint_with_per_parameter_step_counts_is_upgraded(tmp_path):
+    r = run("simclr")  # prototypes frozen until it 12: their step counts lag at it 5
+    params, state = r.history[r.points[0]]
+    from optax_selfsup.transforms.torch_optimizer import TorchOptimizerState
+
+    (opt,) = [x for x in jax.tree.leaves(state, is_leaf=lambda x: isinstance(
+        x, TorchOptimizerState)) if isinstance(x, TorchOptimizerState)]
+    assert len(set(np.asarray(opt.step).tolist())) > 1  # leaf order matters
+    raw = as_0_1_0_layout(serialization.to_state_dict(state), params)
+    template = r.fresh()[2]
+    assert same_bits(state_from_raw(template, raw), state)
+    # the same through orbax: a checkpoint directory written with the old layout
+    save_checkpoint(tmp_path, 5, params=params, opt_state=raw)
+    _, template_params, template, step = r.fresh()
+    restored = restore_checkpoint(tmp_path, params=template_params, opt_state=template)
+    assert same_bits(restored.opt_state, state)
+    r.continue_from(5, restored.params, restored.opt_state, step)
