@@ -204,6 +204,23 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         values, index = pair
         return None if values is None else jnp.take(values, index)
 
+    def vector_hparams(hs, lrs, moms, dtype):
+        """What ``rule.step_scalars`` reads, as vectors over the leaves in ``dtype``: the
+        lr and momentum vectors, the other arguments as host arrays when they are
+        numbers (a traced per-leaf value is stacked)."""
+        out = {"lr": per_leaf_vector(lrs).astype(dtype)}
+        for key in rule.scalar_inputs + ((mkey,) if mkey else ()):
+            if key == mkey and moms[0] is not None:
+                mom = per_leaf_vector(moms).astype(dtype)
+                out[key] = (mom, _column([h[key][1] for h in hs], dtype)) if key == "betas" \
+                    else mom
+            elif isinstance(hs[0][key], tuple):
+                out[key] = tuple(_column([h[key][j] for h in hs], dtype)
+                                 for j in range(len(hs[0][key])))
+            else:
+                out[key] = _column([h[key] for h in hs], dtype)
+        return out
+
     def init(params):
         params = unbox(params)
         check_params(params)
@@ -257,6 +274,14 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         if grad_mask is not None:
             applied = jnp.stack([jnp.asarray(m, bool).reshape(()) for m in masks])
             new_step = jnp.where(applied, stepped, state.step)
+        scalars: dict = {}  # per scalar dtype: the rule's step_scalars, vectors over the leaves
+
+        def leaf_scalars(i, hdt):
+            if hdt not in scalars:
+                scalars[hdt] = rule.step_scalars(
+                    vector_hparams(hs, lrs, moms, hdt), stepped.astype(hdt))
+            return {k: v[i] for k, v in scalars[hdt].items()}
+
         out_u, out_slots = [], []
         for i, (g, p, s, h, mask) in enumerate(zip(grads, ps, slots, hs, masks)):
             if leaf_norms[i] is not None:
@@ -269,6 +294,8 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
             if moms[0] is not None:
                 m = pick(moms, i, hdt)
                 h[mkey] = (m, h["betas"][1]) if mkey == "betas" else m
+            if rule.step_scalars is not None:
+                h.update(leaf_scalars(i, hdt))
             new_p, new_s = rule.step(g, p, s, h, stepped[i].astype(hdt))
             new_p = new_p.astype(p.dtype)
             new_s = jax.tree.map(lambda n, o: n.astype(o.dtype), new_s, s)
@@ -285,6 +312,15 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         return boxed_like(out_u, updates), new_state
 
     return optax.GradientTransformationExtraArgs(init, update)
+
+
+def _column(values, dtype):
+    """Per-leaf values as a vector: a float64 host array when they are numbers (a
+    rule's step_scalars rounds what it derives from them to ``dtype``, as it would a
+    Python number), otherwise a stacked ``dtype`` array."""
+    if all(isinstance(v, numbers.Number) for v in values):
+        return np.asarray(values, np.float64)
+    return jnp.stack([jnp.asarray(v, dtype) for v in values])
 
 
 def _dtype():
