@@ -181,48 +181,6 @@ def _as_state_dict(raw, template):
     return raw
 
 
-_OLD_OPTIMIZER_FIELDS = frozenset(TorchOptimizerState._fields) - {"structure"}
-
-
-def upgrade_step_counts(template, raw):
-    """``raw`` with optax_selfsup 0.1.0's optimizer layout (one step count per
-    parameter, a tree under ``step``) in this version's (one int32 vector in leaf
-    order, and the params' ``structure``), guided by ``template``; anything else is
-    returned as it is. Works on raw trees and on orbax metadata (detection only)."""
-    tree = getattr(raw, "tree", raw)
-    if isinstance(template, TorchOptimizerState) and isinstance(tree, dict) \
-            and set(map(str, tree)) == _OLD_OPTIMIZER_FIELDS \
-            and isinstance(tree.get("step"), (dict, list, tuple)):
-        import jax
-
-        steps = jax.tree.leaves(tree["step"])
-        vector = (np.asarray([int(np.asarray(t)) for t in steps], np.int32)
-                  if all(hasattr(t, "__array__") or isinstance(t, (int, np.integer))
-                         for t in steps)
-                  else np.zeros((len(steps),), np.int32))  # metadata: shapes only
-        return {**tree, "step": vector, "structure": template.structure}
-    if (_is_namedtuple(template) or isinstance(template, dict)) and isinstance(tree, dict):
-        keys = template._fields if _is_namedtuple(template) else list(template)
-        get = (lambda k: getattr(template, k)) if _is_namedtuple(template) else template.get
-        out = dict(tree)
-        for k in keys:
-            for key in (str(k), k):
-                if key in tree:
-                    out[key] = upgrade_step_counts(get(k), tree[key])
-                    break
-        return out
-    if isinstance(template, (list, tuple)) and isinstance(tree, (list, tuple, dict)):
-        if isinstance(tree, dict):
-            return {k: upgrade_step_counts(template[int(k)], v) if str(k).isdigit()
-                    and int(k) < len(template) else v for k, v in tree.items()}
-        return type(tree)(upgrade_step_counts(t, r) for t, r in zip(template, tree))
-    return raw
-
-
-def _has_old_layout(template, raw) -> bool:
-    return layout(upgrade_step_counts(template, raw)) != layout(raw)
-
-
 def state_from_raw(template, raw):
     """A raw tree (orbax restored without a target, ``flax.serialization.to_state_dict``,
     ``msgpack_restore``) in ``template``'s structure and types, after ``check_compatible``.
@@ -230,7 +188,6 @@ def state_from_raw(template, raw):
     lists (optax.chain tuples) are accepted too."""
     from flax import serialization
 
-    raw = upgrade_step_counts(template, raw)  # optax_selfsup 0.1.0 checkpoints
     check_compatible(template, raw, source="the raw tree")
     return serialization.from_state_dict(template, _as_state_dict(raw, template))
 
@@ -309,21 +266,11 @@ def restore_checkpoint(directory, *, params, opt_state, step: int | None = None)
         source = f"the checkpoint {directory} step {step}"
         params, opt_state = unbox(params), unbox(opt_state)
         check_compatible(params, meta["params"], what="params", source=source)
-        old = _has_old_layout(opt_state, meta["opt_state"])  # optax_selfsup 0.1.0
-        check_compatible(opt_state, upgrade_step_counts(opt_state, meta["opt_state"]),
-                         source=source)
+        check_compatible(opt_state, meta["opt_state"], source=source)
         args = dict(params=ocp.args.StandardRestore(params),
-                    opt_state=(ocp.args.StandardRestore() if old
-                               else ocp.args.StandardRestore(opt_state)))
+                    opt_state=ocp.args.StandardRestore(opt_state))
         if "extra" in found:
             args["extra"] = ocp.args.JsonRestore()
         out = mngr.restore(step, args=ocp.args.Composite(**args))
     extra = out["extra"] if "extra" in found else {}
-    restored = out["opt_state"]
-    if old:  # raw arrays in 0.1.0's layout -> the template's types, layout and shardings
-        import jax
-
-        restored = state_from_raw(opt_state, restored)
-        restored = jax.tree.map(
-            lambda x, t: jax.device_put(x, getattr(t, "sharding", None)), restored, opt_state)
-    return Restored(int(step), out["params"], restored, dict(extra or {}))
+    return Restored(int(step), out["params"], out["opt_state"], dict(extra or {}))

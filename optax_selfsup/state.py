@@ -44,7 +44,7 @@ def current_hparams(opt_state) -> dict:
     Before the first update the values are those of iteration 0.
     """
     opt = _find(opt_state, TorchOptimizerState, "optax_selfsup optimizer")
-    treedef = jax.tree.structure(opt.structure, is_leaf=lambda x: x is None)
+    treedef = jax.tree.structure(opt.step)
     as_tree = lambda v: None if v is None else jax.tree.unflatten(treedef, list(v))
     out = {"lr": as_tree(opt.lr), "momentum": as_tree(opt.momentum)}
     clip = _find(opt_state, ClipState, "grad_clip", required=False)

@@ -233,7 +233,7 @@ def from_torch_checkpoint(path_or_checkpoint, cfg: dict, params_template, *,
         steps, slots = [], []
         for i, name in enumerate(names):
             if name not in by_name:  # not given to the torch optimizer: never updated
-                steps.append(0)
+                steps.append(jnp.zeros((), jnp.int32))
                 slots.append(slot_leaves[i])
                 continue
             index, group = by_name[name]
@@ -246,9 +246,9 @@ def from_torch_checkpoint(path_or_checkpoint, cfg: dict, params_template, *,
                 t = int(np.sum(updates >= plan.frozen_until[i]))
             else:
                 t = 0
-            steps.append(t)
+            steps.append(jnp.asarray(t, jnp.int32))
         return s._replace(count=jnp.asarray(len(updates), s.count.dtype),
-                          step=jnp.asarray(steps, jnp.int32),
+                          step=jax.tree.unflatten(treedef, steps),
                           slots=jax.tree.unflatten(treedef, slots))
 
     def fill(node):

@@ -1,7 +1,8 @@
 """Per-leaf hyperparameters = torch param groups; skipped leaves; one compile per run."""
 
+import re
+
 import jax
-import jax.extend
 import numpy as np
 import pytest
 import torch
@@ -85,7 +86,7 @@ def test_leaves_without_gradient_are_skipped_state_and_step_included(name, kwarg
     ref = run_torch(name, kwargs, COSINE, None, GRADS, PARAMS0, dtype=torch.float32,
                     masks=masks)
     assert max_param_error(ours, ref) <= 1e-5
-    steps = jax.tree.unflatten(jax.tree.structure(PARAMS0), list(state.step))
+    steps = state.step
     for k in PARAMS0:
         assert int(steps[k]) == sum(m[k] for m in masks)
 
@@ -146,34 +147,47 @@ ADAM_GROUPS = [
 ]
 
 
-def _count_primitive(jaxpr, name):
-    n = 0
-    for eqn in jaxpr.eqns:
-        n += eqn.primitive.name == name
-        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
-            n += _count_primitive(sub, name)
-    return n
-
-
 @pytest.mark.parametrize("name", ["AdamW", "Adam"])
 def test_adam_groups_with_their_own_betas_and_step_counts(name):
     kwargs = {k: {n: opts[k] for names, opts in ADAM_GROUPS for n in names}
               for k in ("lr", "weight_decay", "betas")}
     masks = _masks()
-    ours, state = run_jax(name, kwargs, COSINE, CYCLIC_M, GRADS, PARAMS0, dtype=np.float32,
-                          masks=masks)
+    ours, _ = run_jax(name, kwargs, COSINE, CYCLIC_M, GRADS, PARAMS0, dtype=np.float32,
+                      masks=masks)
     ref = run_torch(name, dict(lr=0.1), COSINE, CYCLIC_M, GRADS, PARAMS0,
                     dtype=torch.float32, groups=ADAM_GROUPS, masks=masks)
     assert max_param_error(ours, ref) <= 1e-5
 
 
-@pytest.mark.parametrize("name,per_update", [("AdamW", 2), ("Adam", 2), ("Adamax", 1)])
-def test_bias_corrections_are_computed_once_for_all_tensors(name, per_update):
-    """One expm1 per beta for the whole tree (vectors over the tensors), not one per
-    tensor: XLA compiles each tensor's scalar arithmetic as its own kernel, and
-    compile time grows with the number of kernels."""
-    tx = oss.torch_optimizer(name, lr=1e-3, betas=(lambda count: 0.9, 0.99))
-    params = {f"w{i}": jax.numpy.ones((3, i + 1)) for i in range(12)}
+def _distinct_kernels(compiled_text):
+    """The fusions (kernels) of an optimized HLO module, told apart by their
+    instructions only (names ignored): XLA compiles each distinct one once."""
+    text = re.sub(r", metadata=\{[^}]*\}", "", compiled_text)
+    called = set(re.findall(r" fusion\([^\n]*calls=(%[\w.-]+)", text))
+    bodies = re.findall(r"\n(%[\w.-]+) \(([^)]*)\) -> [^{]*\{\n(.*?)\n\}", text, re.S)
+    anonymous = lambda t: re.sub(r"%?[A-Za-z_][\w-]*\.\d+(\.\d+)*|\bparam_\d+", "x", t)
+    return {anonymous(a + b) for name, a, b in bodies if name in called}
+
+
+@pytest.mark.parametrize("name", ["AdamW", "SGD", "LARS"])
+def test_same_shaped_tensors_share_their_compiled_kernels(name):
+    """Each tensor's kernels must not depend on where the tensor sits in the tree
+    (e.g. a slice of a vector at the tensor's index): XLA compiles identical kernels
+    once, so twelve same-shaped transformer blocks cost one block's compile time
+    (measured: a per-tensor index in Adam's kernels made the ViT-B/16 fine-tune
+    step compile 2.6x slower)."""
+    kwargs = dict(lr=1e-3, betas=(lambda count: 0.9, 0.99)) if name == "AdamW" else \
+        dict(lr=0.1, momentum=lambda count: 0.9, weight_decay=1e-4)
+    tx = oss.torch_optimizer(name, clip=(1.0, 2), **kwargs)
+    params = {f"block{i}": {"w": jax.numpy.ones((8, 4)), "b": jax.numpy.ones((4,))}
+              for i in range(24)}
     state = tx.init(params)
-    jaxpr = jax.make_jaxpr(lambda g, s, p: tx.update(g, s, p))(params, state, params)
-    assert _count_primitive(jaxpr.jaxpr, "expm1") == per_update
+
+    def step(p, s, g):
+        u, s = tx.update(g, s, p)
+        return jax.tree.map(lambda a, b: a + b, p, u), s
+
+    compiled = jax.jit(step, donate_argnums=(0, 1)).lower(params, state, params).compile()
+    # per distinct shape a handful of kernels, plus the clip's global ones; one set
+    # per tensor (48 tensors) would be far more
+    assert len(_distinct_kernels(compiled.as_text())) <= 30

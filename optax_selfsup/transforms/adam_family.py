@@ -56,26 +56,18 @@ def _adam_slots(p, h):
     return slots
 
 
-def _adam_scalars(h, t):
-    """torch's ``step_size = lr / (1 - beta1^t)`` and the reciprocal of
-    ``sqrt(1 - beta2^t)``: torch divides by the latter; XLA compiles a division by a
-    per-tensor scalar into this multiplication anyway (the same bits on CPU)."""
-    beta1, beta2 = h["betas"]
-    return {"step_size": h["lr"] / one_minus_pow(beta1, t),
-            "inv_bc2_sqrt": 1.0 / jnp.sqrt(one_minus_pow(beta2, t))}
-
-
 def _adam(decoupled_default):
     def step(g, p, slots, h, t):
         beta1, beta2 = h["betas"]
         g, p = _decay(sign_flip(g, h), p, h, h.get("decoupled_weight_decay", decoupled_default))
         m, v = _moments(g, slots, beta1, beta2)
         new = {"exp_avg": m, "exp_avg_sq": v}
-        step_size, inv_bc2_sqrt = h["step_size"], h["inv_bc2_sqrt"]
+        step_size = h["lr"] / one_minus_pow(beta1, t)
+        bc2_sqrt = jnp.sqrt(one_minus_pow(beta2, t))
         if h["amsgrad"]:
             v = jnp.maximum(slots["max_exp_avg_sq"], v)
             new["max_exp_avg_sq"] = v
-        denom = _plus_eps(jnp.sqrt(v) * inv_bc2_sqrt, h["eps"], v.dtype)
+        denom = _plus_eps(jnp.sqrt(v) / bc2_sqrt, h["eps"], v.dtype)
         return p - step_size * (m / denom), new
 
     return step
@@ -83,29 +75,27 @@ def _adam(decoupled_default):
 
 Adam = Rule("Adam", dict(lr=1e-3, **_BASE, amsgrad=False, decoupled_weight_decay=False),
             _adam(False), _adam_slots, momentum_key="betas",
-            flags=("amsgrad", "maximize", "decoupled_weight_decay"), ranges=_RANGES,
-            step_scalars=_adam_scalars)
+            flags=("amsgrad", "maximize", "decoupled_weight_decay"), ranges=_RANGES)
 AdamW = Rule("AdamW", dict(lr=1e-3, **{**_BASE, "weight_decay": 1e-2}, amsgrad=False),
              _adam(True), _adam_slots, momentum_key="betas", flags=("amsgrad", "maximize"),
-             ranges=_RANGES, step_scalars=_adam_scalars)
+             ranges=_RANGES)
 
 
 def adamax_step(g, p, slots, h, t):
-    """torch Adamax: ``u = max(beta2*u, |g| + eps)``; ``p -= clr * m / u`` with
-    ``clr = lr/(1-beta1^t)`` (``h['clr']``, from the rule's step_scalars)."""
+    """torch Adamax: ``u = max(beta2*u, |g| + eps)``; ``p -= lr/(1-beta1^t) * m / u``."""
     beta1, beta2 = h["betas"]
     g = coupled_decay(sign_flip(g, h), p, h)
     m = lerp(slots["exp_avg"], g, 1 - beta1).astype(slots["exp_avg"].dtype)
     dtype = slots["exp_inf"].dtype
     u = jnp.maximum((slots["exp_inf"] * beta2).astype(dtype),
                     _plus_eps(jnp.abs(g), h["eps"], dtype))
-    return p - h["clr"] * (m / u), {"exp_avg": m, "exp_inf": u}
+    clr = h["lr"] / one_minus_pow(beta1, t)
+    return p - clr * (m / u), {"exp_avg": m, "exp_inf": u}
 
 
 Adamax = Rule("Adamax", dict(lr=2e-3, **_BASE), adamax_step,
               lambda p, h: {"exp_avg": jnp.zeros_like(p), "exp_inf": jnp.zeros_like(p)},
-              momentum_key="betas", flags=("maximize",), ranges=_RANGES,
-              step_scalars=lambda h, t: {"clr": h["lr"] / one_minus_pow(h["betas"][0], t)})
+              momentum_key="betas", flags=("maximize",), ranges=_RANGES)
 
 
 def nadam_step(g, p, slots, h, t):

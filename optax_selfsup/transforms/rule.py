@@ -10,14 +10,6 @@ hyperparameters (a dict keyed by torch's argument names; ``lr`` and the
 momentum follow their schedules) and ``t`` the tensor's own step count after
 this update (1 at its first update; a skipped update does not count). The
 generic transformation (``torch_optimizer.py``) maps it over the leaves.
-
-A rule whose step needs per-tensor scalars that depend only on the
-hyperparameters and the step count (Adam's bias corrections) may give
-``step_scalars(h, t) -> dict``: it is called once per update with ``h`` holding
-vectors over the tensors (``lr``, the momentum, the other arguments it names in
-``scalar_inputs``) and ``t`` the vector of step counts, and each tensor's step
-then finds its entries of the result in its ``h``. That is one small kernel for
-all tensors instead of one per tensor (compile time grows with the kernel count).
 """
 
 from __future__ import annotations
@@ -27,7 +19,6 @@ import math
 from collections.abc import Callable
 
 import jax.numpy as jnp
-import numpy as np
 
 from ..validation import check_per_leaf
 
@@ -48,28 +39,17 @@ class Rule:
     # valid values per argument (torch's constructor checks): a Range, or a tuple of
     # Ranges for a tuple argument such as betas; see optax_selfsup/validation.py
     ranges: dict = dataclasses.field(default_factory=dict)
-    # per-tensor scalars of one update computed on vectors over the tensors (see above)
-    step_scalars: Callable | None = None
-    scalar_inputs: tuple[str, ...] = ()  # arguments besides lr and the momentum it reads
 
 
 def one_minus_pow(beta, t):
     """``1 - beta**t`` without cancellation (``-expm1(t log beta)``).
 
-    With a constant ``beta`` (a number, or a numpy array of per-tensor values) its
-    log is taken in float64 on the host and rounded to ``t``'s dtype.
+    With a constant ``beta`` its log is taken in float64 on the host.
     """
     if isinstance(beta, (int, float)):
         if beta <= 0:
             return 1.0 - jnp.power(beta, t)
         return -jnp.expm1(t * math.log(beta))
-    if isinstance(beta, np.ndarray):
-        positive = beta > 0
-        logs = np.log(np.where(positive, beta, 1.0)).astype(jnp.result_type(t))
-        result = -jnp.expm1(t * logs)
-        if positive.all():
-            return result
-        return jnp.where(positive, result, 1.0 - jnp.power(beta.astype(logs.dtype), t))
     return -jnp.expm1(t * jnp.log(beta))
 
 

@@ -39,14 +39,15 @@ from .rule import Rule, check_arguments
 
 class TorchOptimizerState(NamedTuple):
     count: jax.Array  # updates applied: the clock when none is handed in
-    step: jax.Array  # int32 vector of per-leaf step counts (torch's state['step']), leaf order
+    # per-leaf int32 step counts (torch's state['step']), shaped like the params. Not
+    # one vector: each tensor's slice of it would make every tensor's kernels distinct,
+    # and XLA compiles identical kernels once (the ViT-B/16 AdamW step compiled 2.6x
+    # slower with a vector; parity_tests/test_optimizer_groups.py guards this)
+    step: Any
     slots: Any  # per-leaf dict of state tensors (torch's state names)
     lr: jax.Array  # per-leaf lr at the last call's iteration, a vector in leaf order
     momentum: jax.Array | None  # per-leaf momentum / betas[0] likewise
     grad_norm: jax.Array | None = None  # with ``clip``: the last update's pre-clip norm
-    # the params' tree with None at every leaf (no arrays): the structure the per-leaf
-    # vectors (step, lr, momentum) unflatten into
-    structure: Any = None
     # refreshed at every call, also when a wrapper keeps the rest of the state (an
     # accumulation micro-step, an fp16-skipped update): what mmcv logs at that iteration
     LIVE_FIELDS = ("lr", "momentum")
@@ -204,23 +205,6 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         values, index = pair
         return None if values is None else jnp.take(values, index)
 
-    def vector_hparams(hs, lrs, moms, dtype):
-        """What ``rule.step_scalars`` reads, as vectors over the leaves in ``dtype``: the
-        lr and momentum vectors, the other arguments as host arrays when they are
-        numbers (a traced per-leaf value is stacked)."""
-        out = {"lr": per_leaf_vector(lrs).astype(dtype)}
-        for key in rule.scalar_inputs + ((mkey,) if mkey else ()):
-            if key == mkey and moms[0] is not None:
-                mom = per_leaf_vector(moms).astype(dtype)
-                out[key] = (mom, _column([h[key][1] for h in hs], dtype)) if key == "betas" \
-                    else mom
-            elif isinstance(hs[0][key], tuple):
-                out[key] = tuple(_column([h[key][j] for h in hs], dtype)
-                                 for j in range(len(hs[0][key])))
-            else:
-                out[key] = _column([h[key] for h in hs], dtype)
-        return out
-
     def init(params):
         params = unbox(params)
         check_params(params)
@@ -230,18 +214,17 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         unflat = lambda xs: jax.tree.unflatten(treedef, xs)
         return TorchOptimizerState(
             count=jnp.zeros((), jnp.int32),
-            step=jnp.zeros((len(leaves),), jnp.int32),
+            step=unflat([jnp.zeros((), jnp.int32) for _ in leaves]),
             slots=unflat([rule.init_slots(p, h) for p, h in zip(leaves, hs)]),
             lr=per_leaf_vector(lrs), momentum=per_leaf_vector(moms),
-            grad_norm=None if clip is None else jnp.zeros((), jnp.float32),
-            structure=unflat([None] * len(leaves)))
+            grad_norm=None if clip is None else jnp.zeros((), jnp.float32))
 
     def update(updates, state, params=None, *, iteration=None, grad_mask=None,
                hparams_only=False, **extra):
         del extra
         it = state.count if iteration is None else iteration
         if hparams_only:  # only the lr and momentum in force at ``it`` (select.update_if)
-            treedef = jax.tree.structure(unbox(updates))
+            treedef = jax.tree.structure(state.step)
             lrs, moms = scheduled(leaf_hparams(treedef), treedef, it)
             return updates, state._replace(lr=per_leaf_vector(lrs),
                                            momentum=per_leaf_vector(moms))
@@ -249,6 +232,7 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
             raise ValueError(f"{rule.name} needs the params: call update(grads, state, params)")
         grads, treedef = jax.tree.flatten(unbox(updates))
         ps = treedef.flatten_up_to(unbox(params))
+        steps = treedef.flatten_up_to(state.step)
         slots = treedef.flatten_up_to(state.slots)
         masks = [None] * len(grads) if grad_mask is None else treedef.flatten_up_to(grad_mask)
         hs = leaf_hparams(treedef)
@@ -268,22 +252,8 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
                 picked[key] = pair[0][pair[1][i]].astype(hdt)
             return picked[key]
 
-        # one int32 vector for all step counts: one buffer and one add, not one per leaf
-        stepped = state.step + 1
-        new_step = stepped
-        if grad_mask is not None:
-            applied = jnp.stack([jnp.asarray(m, bool).reshape(()) for m in masks])
-            new_step = jnp.where(applied, stepped, state.step)
-        scalars: dict = {}  # per scalar dtype: the rule's step_scalars, vectors over the leaves
-
-        def leaf_scalars(i, hdt):
-            if hdt not in scalars:
-                scalars[hdt] = rule.step_scalars(
-                    vector_hparams(hs, lrs, moms, hdt), stepped.astype(hdt))
-            return {k: v[i] for k, v in scalars[hdt].items()}
-
-        out_u, out_slots = [], []
-        for i, (g, p, s, h, mask) in enumerate(zip(grads, ps, slots, hs, masks)):
+        out_u, out_step, out_slots = [], [], []
+        for i, (g, p, t, s, h, mask) in enumerate(zip(grads, ps, steps, slots, hs, masks)):
             if leaf_norms[i] is not None:
                 h = dict(h, grad_norm=leaf_norms[i].astype(jnp.promote_types(g.dtype,
                                                                              jnp.float32)))
@@ -294,33 +264,24 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
             if moms[0] is not None:
                 m = pick(moms, i, hdt)
                 h[mkey] = (m, h["betas"][1]) if mkey == "betas" else m
-            if rule.step_scalars is not None:
-                h.update(leaf_scalars(i, hdt))
-            new_p, new_s = rule.step(g, p, s, h, stepped[i].astype(hdt))
+            t_new = t + 1
+            new_p, new_s = rule.step(g, p, s, h, t_new.astype(hdt))
             new_p = new_p.astype(p.dtype)
             new_s = jax.tree.map(lambda n, o: n.astype(o.dtype), new_s, s)
             if mask is not None:
                 new_p = jnp.where(mask, new_p, p)
                 new_s = jax.tree.map(functools.partial(jnp.where, mask), new_s, s)
+                t_new = jnp.where(mask, t_new, t)
             out_u.append(new_p - p)
+            out_step.append(t_new)
             out_slots.append(new_s)
         unflat = lambda xs: jax.tree.unflatten(treedef, xs)
         new_state = TorchOptimizerState(
-            count=state.count + 1, step=new_step, slots=unflat(out_slots),
-            lr=per_leaf_vector(lrs), momentum=per_leaf_vector(moms), grad_norm=grad_norm,
-            structure=state.structure)
+            count=state.count + 1, step=unflat(out_step), slots=unflat(out_slots),
+            lr=per_leaf_vector(lrs), momentum=per_leaf_vector(moms), grad_norm=grad_norm)
         return boxed_like(out_u, updates), new_state
 
     return optax.GradientTransformationExtraArgs(init, update)
-
-
-def _column(values, dtype):
-    """Per-leaf values as a vector: a float64 host array when they are numbers (a
-    rule's step_scalars rounds what it derives from them to ``dtype``, as it would a
-    Python number), otherwise a stacked ``dtype`` array."""
-    if all(isinstance(v, numbers.Number) for v in values):
-        return np.asarray(values, np.float64)
-    return jnp.stack([jnp.asarray(v, dtype) for v in values])
 
 
 def _dtype():
