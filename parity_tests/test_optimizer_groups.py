@@ -170,20 +170,25 @@ def test_same_shaped_tensors_share_their_compiled_kernels(name):
     (e.g. a slice of a vector at the tensor's index): XLA compiles identical kernels
     once, so twelve same-shaped transformer blocks cost one block's compile time
     (measured: a per-tensor index in Adam's kernels made the ViT-B/16 fine-tune
-    step compile 2.6x slower)."""
+    step compile 2.1-2.6x slower). Only the Adam family reads the step count here;
+    SGD and LARS guard the lr / momentum / clip paths."""
     kwargs = dict(lr=1e-3, betas=(lambda count: 0.9, 0.99)) if name == "AdamW" else \
         dict(lr=0.1, momentum=lambda count: 0.9, weight_decay=1e-4)
     tx = oss.torch_optimizer(name, clip=(1.0, 2), **kwargs)
-    params = {f"block{i}": {"w": jax.numpy.ones((8, 4)), "b": jax.numpy.ones((4,))}
-              for i in range(24)}
-    state = tx.init(params)
 
     def step(p, s, g):
         u, s = tx.update(g, s, p)
         return jax.tree.map(lambda a, b: a + b, p, u), s
 
-    compiled = jax.jit(step, donate_argnums=(0, 1)).lower(params, state, params).compile()
-    # per distinct shape a handful of kernels, plus the clip's global ones; one set
-    # per tensor (48 tensors) would be far more
-    kernels, distinct = kernel_counts(compiled.as_text())
-    assert kernels > 100 and distinct <= 30
+    def counts(blocks):
+        params = {f"block{i}": {"w": jax.numpy.ones((8, 4)), "b": jax.numpy.ones((4,))}
+                  for i in range(blocks)}
+        lowered = jax.jit(step, donate_argnums=(0, 1)).lower(params, tx.init(params), params)
+        return kernel_counts(lowered.compile().as_text())
+
+    with jax.default_device(jax.devices("cpu")[0]):  # the CPU backend's kernels
+        (kernels_12, distinct_12), (kernels_24, distinct_24) = counts(12), counts(24)
+    # twice the tensors: twice the kernels, but no more distinct ones than the few
+    # whole-tree kernels whose shapes grow with the count (the clip's vector of norms)
+    assert kernels_24 > kernels_12 >= 24
+    assert 1 <= distinct_12 <= distinct_24 <= min(distinct_12 + 4, 30)

@@ -41,7 +41,7 @@ class TorchOptimizerState(NamedTuple):
     count: jax.Array  # updates applied: the clock when none is handed in
     # per-leaf int32 step counts (torch's state['step']), shaped like the params. Not
     # one vector: each tensor's slice of it would make every tensor's kernels distinct,
-    # and XLA compiles identical kernels once (the ViT-B/16 AdamW step compiled 2.6x
+    # and XLA compiles identical kernels once (the ViT-B/16 AdamW step compiled 2.1-2.6x
     # slower with a vector; parity_tests/test_optimizer_groups.py guards this)
     step: Any
     slots: Any  # per-leaf dict of state tensors (torch's state names)
