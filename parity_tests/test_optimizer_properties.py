@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from optim_harness import gradient_sequence, initial_params, max_param_error, run_jax, run_torch
@@ -54,6 +54,9 @@ def optimizer_cases(draw):
 
 @SETTINGS
 @given(optimizer_cases())
+# large Nesterov steps whose sum cancels: both float32 runs are 1e-5 from float64
+@example(("SGD", dict(lr=0.25, momentum=0.9, weight_decay=1e-4, nesterov=True, dampening=0.0,
+                      maximize=False), 30.0, 38))
 def test_random_optimizer_configs_match_torch(case):
     name, kwargs, scale, seed = case
     grads = [{k: v * scale for k, v in g.items()} for g in gradient_sequence(25, seed=seed)]
@@ -61,4 +64,10 @@ def test_random_optimizer_configs_match_torch(case):
     lr_cfg = dict(policy="CosineAnnealing", min_lr_ratio=0.05, by_epoch=False)
     ours, _ = run_jax(name, kwargs, lr_cfg, None, grads, params0, dtype=np.float32)
     ref = run_torch(name, kwargs, lr_cfg, None, grads, params0, dtype=torch.float32)
-    assert max_param_error(ours, ref) <= 1e-5
+    error = max_param_error(ours, ref)
+    if error > 1e-5:
+        # float32 rounding amplified (big steps, cancelling sums) in both runs: then ours
+        # must be as close to torch's float64 run as torch's float32 run is
+        truth = run_torch(name, kwargs, lr_cfg, None, grads, params0, dtype=torch.float64)
+        ours_off, torch_off = max_param_error(ours, truth), max_param_error(ref, truth)
+        assert ours_off <= 2 * torch_off + 1e-6, (error, ours_off, torch_off)
