@@ -38,7 +38,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -115,24 +114,20 @@ def packed_step(params):
 def one(name, leaves):
     """Compile one variant here; print 'seconds kernels distinct'."""
     import jax
-    import optax
     from trees import make_tree, tiny_shapes
+    from variants import compile_aot, optax_step
 
     params = make_tree(tiny_shapes(leaves))
     spec = lambda t: jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), t)
     if name == "packed LARS + clip":
         fn, state = packed_step(params)
+        step = jax.jit(fn, donate_argnums=(0, 1))
     else:
         tx = build(name)
         state = tx.init(params)
-
-        def fn(p, s, g):
-            u, s = tx.update(g, s, p)
-            return optax.apply_updates(p, u), s
-    start = time.perf_counter()
-    compiled = jax.jit(fn, donate_argnums=(0, 1)).lower(
-        spec(params), spec(state), spec(params)).compile()
-    seconds = time.perf_counter() - start
+        step = optax_step(tx)  # update + apply_updates, params and state donated
+    compiled, info = compile_aot(step, spec(params), spec(state), spec(params))
+    seconds = info["compile_s"]
     kernels, distinct = kernel_counts(compiled.as_text())
     print(f"{seconds:.2f} {kernels} {distinct}")
 
