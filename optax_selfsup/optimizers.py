@@ -18,18 +18,21 @@ for _rule in sgd_family.RULES + adam_family.RULES:
     OPTIMIZERS.register(_rule.name, _rule)
 
 def register_optimizer(name: str, *, defaults: dict, momentum_key=None, init_slots=None,
-                       flags=(), validate=None, force=False):
+                       flags=(), validate=None, reads_step=True, force=False):
     """Decorator: register ``step(g, p, slots, h, t) -> (new_p, slots)`` as ``name``.
 
     ``defaults`` lists the keyword arguments with their defaults (``REQUIRED``
     for none); ``momentum_key`` ('momentum' / 'betas') lets momentum schedules
-    drive it; ``init_slots(p, h)`` gives the per-tensor state.
+    drive it; ``init_slots(p, h)`` gives the per-tensor state. ``reads_step=False``
+    (or a function of a tensor's hyperparameters ``h -> bool``) keeps no step count
+    for the tensors whose update never reads ``t`` (it is then passed as None).
     """
+    reads = reads_step if callable(reads_step) else (lambda h, value=bool(reads_step): value)
 
     def add(step):
         rule = Rule(name, dict(defaults), step,
                     init_slots or (lambda p, h: {}), momentum_key,
-                    validate or (lambda h: None), tuple(flags))
+                    validate or (lambda h: None), tuple(flags), reads_step=reads)
         OPTIMIZERS.register(name, rule, force=force)
         return step
 

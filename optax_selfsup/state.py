@@ -15,7 +15,7 @@ from .transforms.accumulate import AccumulateState
 from .transforms.clip import ClipState
 from .transforms.clocked import ClockedState
 from .transforms.loss_scale import LossScaleState
-from .transforms.torch_optimizer import TorchOptimizerState
+from .transforms.torch_optimizer import TorchOptimizerState, params_structure
 
 
 def _all(opt_state, cls):
@@ -44,7 +44,7 @@ def current_hparams(opt_state) -> dict:
     Before the first update the values are those of iteration 0.
     """
     opt = _find(opt_state, TorchOptimizerState, "optax_selfsup optimizer")
-    treedef = jax.tree.structure(opt.step)
+    treedef = params_structure(opt)
     as_tree = lambda v: None if v is None else jax.tree.unflatten(treedef, list(v))
     out = {"lr": as_tree(opt.lr), "momentum": as_tree(opt.momentum)}
     clip = _find(opt_state, ClipState, "grad_clip", required=False)

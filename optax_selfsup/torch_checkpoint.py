@@ -14,8 +14,10 @@ steps_per_epoch=N)`` positioned there:
   ``step`` counts from ``optimizer['state']``; the optimizer's parameter index ``i``
   is the ``i``-th parameter in the groups' order, i.e. the ``i``-th state_dict key that
   names a template parameter (torch >= 2.5 groups with ``param_names`` are used as such);
-  torch SGD/LARS keep no step: a tensor with a buffer gets the number of updates the
-  config applied to it before ``iter`` (only ``step >= 1`` matters to them);
+  where our state keeps one (SGD / LARS keep none unless dampened, nor do RMSprop and
+  Adadelta, which never read it); torch SGD/LARS keep no step: a dampened tensor with a
+  buffer gets the number of updates the config applied to it before ``iter`` (only
+  ``step >= 1`` matters to them);
 - the global clock at ``iter``; an empty accumulation buffer (mmcv does not save the
   gradients of an unfinished group: its resume restarts the group empty too); the
   fp16 loss scale and growth tracker from ``meta['fp16']['loss_scaler']`` (mmcv's fp16
@@ -230,16 +232,20 @@ def from_torch_checkpoint(path_or_checkpoint, cfg: dict, params_template, *,
 
     def optimizer_state(s: TorchOptimizerState) -> TorchOptimizerState:
         slot_leaves = treedef.flatten_up_to(s.slots)
+        step_leaves = treedef.flatten_up_to(s.step)  # None: the rule keeps no step count
         steps, slots = [], []
         for i, name in enumerate(names):
             if name not in by_name:  # not given to the torch optimizer: never updated
-                steps.append(jnp.zeros((), jnp.int32))
+                steps.append(step_leaves[i])
                 slots.append(slot_leaves[i])
                 continue
             index, group = by_name[name]
             _check_group(name, group, plan.hparams[i], plan.rule.name)
             ts = torch_states.get(index, torch_states.get(str(index), {}))
             slots.append(_slots(name, ts, slot_leaves[i], plan.rule.name))
+            if step_leaves[i] is None:
+                steps.append(None)
+                continue
             if "step" in ts:
                 t = int(round(float(_numpy(ts["step"]))))
             elif ts:

@@ -126,6 +126,28 @@ def test_registered_optimizer_is_available_from_a_config():
     assert max_param_error(ours, ref) <= 1e-5
 
 
+def test_a_registered_rule_that_reads_no_step_keeps_no_step_count():
+    seen = []
+
+    def sign_sgd(g, p, slots, h, t):
+        seen.append(t)
+        return p - h["lr"] * jnp.sign(g), slots
+
+    params = {"w": jnp.ones(3), "b": jnp.zeros(2)}
+    for name, reads in (("SignSGDSteps", True), ("SignSGDNoStep", False)):
+        oss.register_optimizer(name, defaults=dict(lr=oss.REQUIRED), reads_step=reads,
+                               force=True)(sign_sgd)
+        tx = oss.torch_optimizer(name, lr=0.5)
+        state = tx.init(params)
+        seen.clear()
+        updates, state = tx.update(params, state, params)
+        assert float(updates["w"][0]) == -0.5
+        if reads:
+            assert [int(t) for t in seen] == [1, 1] and int(state.step["w"]) == 1
+        else:
+            assert seen == [None, None] and state.step == {"w": None, "b": None}
+
+
 def test_builder_errors_name_the_key():
     runner = dict(type="EpochBasedRunner", max_epochs=2)
     with pytest.raises(oss.ConfigError, match="no 'optimizer'"):

@@ -237,7 +237,9 @@ def test_another_optimizer_is_refused_naming_the_slots(tmp_path):
     msg = refusal(tmp_path, "simclr", cfg)
     assert "the checkpoint's optimizer keeps momentum_buffer slots per parameter; " \
            "this one keeps exp_avg, exp_avg_sq" in msg
-    assert "inner.inner.slots.backbone.bn1.bias.exp_avg" in msg  # first differing paths
+    # first differing paths: AdamW keeps a step count per parameter, LARS none
+    assert "inner.inner.step.backbone.bn1.bias" in msg
+    assert "inner.inner.slots.backbone.bn1.bias.momentum_buffer" in msg
 
 
 def test_fp16_state_is_refused_by_the_same_optimizer_without_fp16(tmp_path):

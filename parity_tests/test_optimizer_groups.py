@@ -73,6 +73,7 @@ def _masks():
 @pytest.mark.parametrize("name,kwargs", [
     ("LARS", dict(lr=0.2, momentum=0.9, weight_decay=1e-4)),
     ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True)),
+    ("SGD", dict(lr=0.05, momentum=0.9, dampening=0.5)),
     ("Adam", dict(lr=1e-2, amsgrad=True, weight_decay=1e-3)),
     ("AdamW", dict(lr=1e-2)),
     ("RMSprop", dict(lr=1e-2, momentum=0.5, centered=True)),
@@ -91,9 +92,30 @@ def test_leaves_without_gradient_are_skipped_state_and_step_included(name, kwarg
     ref = run_torch(name, kwargs, COSINE, None, GRADS, PARAMS0, dtype=torch.float32,
                     masks=masks)
     assert max_param_error(ours, ref) <= 1e-5
+    # a step count is kept exactly where the rule reads one (torch's SGD keeps none; a
+    # dampened buffer needs it to tell its first step); kept ones count only real steps
+    reads = name not in ("LARS", "SGD", "RMSprop", "Adadelta") or kwargs.get("dampening", 0)
     steps = state.step
     for k in PARAMS0:
-        assert int(steps[k]) == sum(m[k] for m in masks)
+        if reads:
+            assert int(steps[k]) == sum(m[k] for m in masks)
+        else:
+            assert steps[k] is None
+
+
+def test_params_with_none_nodes_keep_every_step_count():
+    """None stands for "no step count" in the state, so a params tree with None nodes of
+    its own keeps them all (else the per-leaf lr could not be placed back on the tree)."""
+    import jax.numpy as jnp
+    params = {"w": jnp.ones((2, 3)), "unused": None, "b": jnp.zeros(3)}
+    tx = oss.sgd(lr=0.1, momentum=0.9)
+    state = tx.init(params)
+    assert [int(x) for x in jax.tree.leaves(state.step)] == [0, 0]
+    _, state = tx.update(params, state, params)
+    lr = oss.current_hparams(state)["lr"]
+    assert lr["unused"] is None and float(lr["w"]) == float(lr["b"]) == pytest.approx(0.1)
+    plain = oss.sgd(lr=0.1, momentum=0.9).init({"w": jnp.ones((2, 3)), "b": jnp.zeros(3)})
+    assert plain.step == {"w": None, "b": None}
 
 
 def test_update_compiles_once_while_lr_and_momentum_change():

@@ -8,8 +8,10 @@ A ``Rule`` holds what one ``torch.optim`` class does to one parameter tensor:
 (momentum buffers, second moments, ... as a dict), ``h`` the tensor's
 hyperparameters (a dict keyed by torch's argument names; ``lr`` and the
 momentum follow their schedules) and ``t`` the tensor's own step count after
-this update (1 at its first update; a skipped update does not count). The
-generic transformation (``torch_optimizer.py``) maps it over the leaves.
+this update (1 at its first update; a skipped update does not count), or None
+for a tensor whose rule does not read it (``reads_step``): the state then keeps
+no step count for that tensor (torch's SGD keeps none either). The generic
+transformation (``torch_optimizer.py``) maps it over the leaves.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ class Rule:
     momentum_key: str | None = None  # 'momentum', 'betas' (betas[0]) or None
     validate: Callable = lambda h: None  # per tensor, on concrete values: cross-argument checks
     flags: tuple[str, ...] = ()  # boolean arguments (static per tensor)
+    # per tensor, on its hyperparameters: whether ``step`` reads ``t``. False keeps no
+    # step count in the state for that tensor (one buffer and one kernel less per tensor)
+    reads_step: Callable = lambda h: True
     # valid values per argument (torch's constructor checks): a Range, or a tuple of
     # Ranges for a tuple argument such as betas; see optax_selfsup/validation.py
     ranges: dict = dataclasses.field(default_factory=dict)

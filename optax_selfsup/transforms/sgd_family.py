@@ -36,6 +36,12 @@ def _momentum_buffer(d, buf, h, t):
     return (d + m * buf if h["nesterov"] else buf), buf
 
 
+def _dampened(h):
+    """Whether the buffer needs the step count: only a dampening that is not a static 0
+    tells the first step (``b = d``) from the others."""
+    return not _is_zero(h["dampening"])
+
+
 def _check_nesterov(h, name):
     if h["nesterov"] and (not h["momentum"] > 0 or h["dampening"] != 0):
         raise ConfigError(f"{name}: nesterov=True requires momentum > 0 and dampening = 0 "
@@ -60,7 +66,7 @@ SGD = Rule(
     dict(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False),
     sgd_step, _buffer_slots, momentum_key="momentum",
     validate=lambda h: _check_nesterov(h, "SGD"), flags=("nesterov", "maximize"),
-    ranges=_SGD_RANGES)
+    ranges=_SGD_RANGES, reads_step=_dampened)
 
 
 def lars_step(g, p, slots, h, t):
@@ -83,7 +89,7 @@ LARS = Rule(
          eps=1e-8, lars_exclude=False),
     lars_step, _buffer_slots, momentum_key="momentum",
     validate=lambda h: _check_nesterov(h, "LARS"), flags=("nesterov", "lars_exclude"),
-    ranges=dict(_SGD_RANGES, eta=NON_NEGATIVE))
+    ranges=dict(_SGD_RANGES, eta=NON_NEGATIVE), reads_step=_dampened)
 
 
 def rmsprop_step(g, p, slots, h, t):
@@ -120,7 +126,7 @@ RMSprop = Rule(
     dict(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
          maximize=False),
     rmsprop_step, _rmsprop_slots, momentum_key="momentum", flags=("centered", "maximize"),
-    ranges=dict(_SGD_RANGES, eps=NON_NEGATIVE, alpha=NON_NEGATIVE))
+    ranges=dict(_SGD_RANGES, eps=NON_NEGATIVE, alpha=NON_NEGATIVE), reads_step=lambda h: False)
 
 
 def rprop_step(g, p, slots, h, t):
@@ -207,7 +213,7 @@ Adadelta = Rule(
     "Adadelta", dict(lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False),
     adadelta_step,
     lambda p, h: {"square_avg": jnp.zeros_like(p), "acc_delta": jnp.zeros_like(p)},
-    flags=("maximize",),
+    flags=("maximize",), reads_step=lambda h: False,
     ranges=dict(lr=NON_NEGATIVE, rho=Range(0.0, 1.0), eps=NON_NEGATIVE,
                 weight_decay=NON_NEGATIVE))
 

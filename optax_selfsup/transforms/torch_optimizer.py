@@ -39,10 +39,12 @@ from .rule import Rule, check_arguments
 
 class TorchOptimizerState(NamedTuple):
     count: jax.Array  # updates applied: the clock when none is handed in
-    # per-leaf int32 step counts (torch's state['step']), shaped like the params. Not
-    # one vector: each tensor's slice of it would make every tensor's kernels distinct,
-    # and XLA compiles identical kernels once (the ViT-B/16 AdamW step compiled 2.1-2.6x
-    # slower with a vector; parity_tests/test_optimizer_groups.py guards this)
+    # per-leaf int32 step counts (torch's state['step']), shaped like the params; None
+    # for a tensor whose rule never reads it (SGD / LARS without dampening, RMSprop,
+    # Adadelta: no buffer to pass through every call). Not one vector: each tensor's
+    # slice of it would make every tensor's kernels distinct, and XLA compiles identical
+    # kernels once (the ViT-B/16 AdamW step compiled 2.1-2.6x slower with a vector;
+    # parity_tests/test_optimizer_groups.py guards this)
     step: Any
     slots: Any  # per-leaf dict of state tensors (torch's state names)
     lr: jax.Array  # per-leaf lr at the last call's iteration, a vector in leaf order
@@ -87,6 +89,29 @@ def _concrete(value) -> bool:
     if isinstance(value, tuple):
         return all(map(_concrete, value))
     return isinstance(value, (numbers.Number, np.generic)) or value is None
+
+
+def stores_step(rule: Rule, hs, treedef) -> list[bool]:
+    """Per leaf: whether the state keeps a step count for it (the rule reads one). All
+    True when the params tree has None nodes: the None standing for "no step count"
+    must not be confused with them (``params_structure``)."""
+    if treedef.num_leaves != jax.tree.structure(treedef.unflatten([0] * treedef.num_leaves),
+                                                is_leaf=_is_none).num_leaves:
+        return [True] * len(hs)
+    return [bool(rule.reads_step(h)) for h in hs]
+
+
+def _is_none(x) -> bool:
+    return x is None
+
+
+def params_structure(state: TorchOptimizerState):
+    """The params' tree structure, read off the state's per-leaf step counts: as they
+    are when every leaf keeps one, else with each None as a leaf (``stores_step``)."""
+    plain = jax.tree.structure(state.step)
+    if plain.num_leaves == np.shape(state.lr)[0]:
+        return plain
+    return jax.tree.structure(state.step, is_leaf=_is_none)
 
 
 def vector_at(values, it, dtype):
@@ -214,7 +239,8 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         unflat = lambda xs: jax.tree.unflatten(treedef, xs)
         return TorchOptimizerState(
             count=jnp.zeros((), jnp.int32),
-            step=unflat([jnp.zeros((), jnp.int32) for _ in leaves]),
+            step=unflat([jnp.zeros((), jnp.int32) if keep else None
+                         for keep in stores_step(rule, hs, treedef)]),
             slots=unflat([rule.init_slots(p, h) for p, h in zip(leaves, hs)]),
             lr=per_leaf_vector(lrs), momentum=per_leaf_vector(moms),
             grad_norm=None if clip is None else jnp.zeros((), jnp.float32))
@@ -224,7 +250,7 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         del extra
         it = state.count if iteration is None else iteration
         if hparams_only:  # only the lr and momentum in force at ``it`` (select.update_if)
-            treedef = jax.tree.structure(state.step)
+            treedef = params_structure(state)
             lrs, moms = scheduled(leaf_hparams(treedef), treedef, it)
             return updates, state._replace(lr=per_leaf_vector(lrs),
                                            momentum=per_leaf_vector(moms))
@@ -264,14 +290,18 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
             if moms[0] is not None:
                 m = pick(moms, i, hdt)
                 h[mkey] = (m, h["betas"][1]) if mkey == "betas" else m
-            t_new = t + 1
-            new_p, new_s = rule.step(g, p, s, h, t_new.astype(hdt))
+            if t is None and rule.reads_step(h):
+                raise ValueError(f"{rule.name}: the state keeps no step count for leaf {i} "
+                                 "but its hyperparameters now need one (a dampening that "
+                                 "was a number at init); re-run init with these values")
+            t_new = None if t is None else t + 1
+            new_p, new_s = rule.step(g, p, s, h, None if t is None else t_new.astype(hdt))
             new_p = new_p.astype(p.dtype)
             new_s = jax.tree.map(lambda n, o: n.astype(o.dtype), new_s, s)
             if mask is not None:
                 new_p = jnp.where(mask, new_p, p)
                 new_s = jax.tree.map(functools.partial(jnp.where, mask), new_s, s)
-                t_new = jnp.where(mask, t_new, t)
+                t_new = None if t is None else jnp.where(mask, t_new, t)
             out_u.append(new_p - p)
             out_step.append(t_new)
             out_slots.append(new_s)
