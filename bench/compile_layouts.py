@@ -10,8 +10,8 @@ variants are simple single-group optimizers, so their seconds differ from the
 full benchmark's compile scan, which compiles the SimCLR config's two groups:
 
 - stock ``optax.sgd`` (momentum): two elementwise kernels per tensor;
-- ``oss.torch_optimizer('SGD')``: the same, plus one kernel per tensor for its
-  step count (torch's ``state['step']``);
+- ``oss.torch_optimizer('SGD')``: the same kernels (it keeps no step count
+  without dampening, as torch keeps none);
 - stock ``optax.lars`` and ``optax.clip_by_global_norm`` + ``optax.lars`` (the
   nearest stock chain to SimCLR's LARS + clip);
 - ``oss.torch_optimizer('LARS', clip=...)`` (what ``build_optimizer`` builds for it);

@@ -34,6 +34,15 @@ def ratio(row, num, den):
     return statistics.median(x / y for x, y in zip(a, b))
 
 
+def peak(row, label, info):
+    """Peak memory of a micro-step over the parameter bytes: what the training step holds
+    (params, gradients, optimizer state with any accumulator) plus the call's fresh
+    outputs and scratch (donated buffers are written in place and add nothing)."""
+    if info is None or label not in row.state:
+        return None
+    return 2 + row.state[label] + (info["fresh"] + info["temp"]) / row.param_bytes
+
+
 def _fmt(x, spec, missing="-"):
     return missing if x is None else format(x, spec)
 
@@ -71,7 +80,8 @@ def step_tables(rows: list[Row]) -> list[str]:
 
     header = ["tree", "config", "micro-step", "compile s a / a-ip / b / c",
               "state / params a / b / c / d", "scratch % of params a / a-ip / b / c (<5)",
-              "fresh outputs MiB a / a-ip / b / c", "page faults / step a / a-ip / b / c / d",
+              "fresh outputs MiB a / a-ip / b / c", "peak x params a / a-ip / b / c",
+              "page faults / step a / a-ip / b / c / d",
               "max dev. from a: a-ip / b / c / d"]
     body = []
     for r in rows:
@@ -86,6 +96,7 @@ def step_tables(rows: list[Row]) -> list[str]:
                        for v in ("a built", "b fused", "c stock", "d torch")),
             " / ".join(_fmt(s, ".1f") for s in scratch) + _mark(a_scratch, 5.0),
             " / ".join(_fmt(i and i["fresh"] / MIB, ".0f") for i in info),
+            " / ".join(_fmt(peak(r, v, i), ".2f") for v, i in zip(jax_labels, info)),
             " / ".join(_fmt(r.faults.get(v), ".0f") for v in jax_labels + ["d torch"]),
             " / ".join(_fmt(r.devs.get(v), ".0e")
                        for v in ("a built in-place", "b fused", "c stock", "d torch")),
@@ -156,8 +167,10 @@ on update rows, its start + accumulate functions on accumulate-only rows).
 accumulator; d: torch's optimizer state, without `.grad`). *scratch*: XLA's
 temp allocation (`compiled.memory_analysis().temp_size_in_bytes`) in percent of
 the parameter bytes. *fresh outputs*: output bytes not aliased to the donated
-inputs (new buffers every step). *page faults / step*: minor page faults of the
-process per micro-step (4 KiB each: memory touched for the first time, i.e.
+inputs (new buffers every step). *peak x params*: the memory a micro-step needs, over
+the parameter bytes: params + gradients + optimizer state (with the accumulator) +
+fresh outputs + scratch; the floor is 2 + the state column. *page faults / step*:
+minor page faults of the process per micro-step (4 KiB each: memory touched for the first time, i.e.
 buffers allocated and released every step). *max dev. from a*: largest
 `|x - x_a| / max(1, |x_a|)` of the parameters after the warm-up steps.
 
