@@ -4,6 +4,9 @@
     python bench/bench_update.py                  # both trees, every config, compile scan
     python bench/bench_update.py --leaves 1000,3000,10000 --skip-steps   # compile scan only
 
+A full run (no --quick, --trees, --configs or --skip-steps) rewrites the tables of
+bench/README.md; a partial one only prints them unless given --readme FILE.
+
 Parameter trees shaped like ResNet-50 (161 tensors, 25.6M) and ViT-B/16 (150
 tensors, 85.8M) with MMSelfSup's torch names (bench/trees.py), float32, are
 updated with the configs in configs/ (SimCLR with grad_clip 2.0 added, BYOL
@@ -216,6 +219,15 @@ def machine():
             f"python {platform.python_version()}")
 
 
+def readme_target(args) -> str:
+    """Where the tables go: --readme if given, else bench/README.md for a full run only
+    (a partial run would replace the full run's tables with its few rows)."""
+    if args.readme is not None:
+        return args.readme
+    partial = args.quick or args.trees or args.configs or args.skip_steps
+    return "" if partial else os.path.join(HERE, "README.md")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -234,10 +246,13 @@ def main(argv=None):
                         help="write the optimized HLO of a, b, c here and summarize it")
     parser.add_argument("--hlo-only", action="store_true",
                         help="with --dump-hlo: compile and summarize, no timing")
-    parser.add_argument("--readme", default=os.path.join(HERE, "README.md"),
-                        help="where to write the tables ('' to skip)")
+    parser.add_argument("--readme", default=None,
+                        help="where to write the tables ('' to skip); default: bench/README.md "
+                             "for a full run, nowhere for a partial one (--quick, --trees, "
+                             "--configs, --skip-steps), which would replace the full tables")
     parser.add_argument("--note", default="", help="a line for the README (e.g. 'quiet machine')")
     args = parser.parse_args(argv)
+    args.readme = readme_target(args)
     quick = args.quick
     trees = args.trees.split(",") if args.trees else (["resnet50"] if quick else list(TREES))
     args.rounds = args.rounds or (3 if quick else 5)

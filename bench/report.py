@@ -187,6 +187,7 @@ Commands:
 ```bash
 python bench/bench_update.py --quick                      # ResNet-50, SimCLR + BYOL (< 3 min)
 python bench/bench_update.py                              # everything; 10-20 min on 2 cores
+# only a full run rewrites bench/README.md; a partial one prints (--readme FILE to write it)
 python bench/bench_update.py --leaves 1000,3000,10000 --skip-steps   # compile scan incl. 10k
 python bench/bench_update.py --quick --dump-hlo /tmp/hlo --hlo-only  # HLO of a, b, c
 python bench/hlo_summary.py /tmp/hlo/resnet50_simclr_a_step.txt      # its big buffers

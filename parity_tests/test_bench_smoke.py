@@ -120,3 +120,20 @@ def test_recipe_reads_layer_decay_groups():
     # 14 lr levels (embeddings, 12 blocks, the final norm) x (decayed, not decayed)
     assert len(set(recipe.base_lr)) == 14
     assert recipe.max_norm == 5.0 and recipe.optimizer == "AdamW"
+
+
+def test_only_a_full_run_rewrites_the_bench_readme():
+    """A --quick (or any partial) run must not replace the full run's published tables."""
+    import argparse
+
+    import bench_update
+
+    def target(**kw):
+        args = dict(readme=None, quick=False, trees=None, configs=None, skip_steps=False)
+        return bench_update.readme_target(argparse.Namespace(**{**args, **kw}))
+
+    assert target().endswith(os.path.join("bench", "README.md"))
+    for partial in (dict(quick=True), dict(trees="vit-b16"), dict(configs="mae"),
+                    dict(skip_steps=True)):
+        assert target(**partial) == ""
+    assert target(quick=True, readme="out.md") == "out.md"
