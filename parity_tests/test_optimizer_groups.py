@@ -118,6 +118,15 @@ def test_params_with_none_nodes_keep_every_step_count():
     assert plain.step == {"w": None, "b": None}
 
 
+def test_a_state_without_step_counts_is_refused_where_one_is_needed():
+    import jax.numpy as jnp
+    params = {"layer": {"w": jnp.ones(3)}}
+    state = oss.sgd(lr=0.1, momentum=0.9).init(params)  # no dampening: no step counts
+    with pytest.raises(ValueError, match=r"SGD: the state keeps no step count for "
+                                         r"'layer\.w'.*run init"):
+        oss.sgd(lr=0.1, momentum=0.9, dampening=0.5).update(params, state, params)
+
+
 def test_update_compiles_once_while_lr_and_momentum_change():
     traces = []
     _, state = run_jax("SGD", dict(lr=0.1, momentum=0.9), COSINE, CYCLIC_M, GRADS[:50], PARAMS0,

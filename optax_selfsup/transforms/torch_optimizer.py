@@ -30,6 +30,7 @@ import numpy as np
 import optax
 
 from ..errors import ConfigError
+from ..names import leaf_names
 from ..pytrees import boxed_like, is_one_value, per_leaf, unbox
 from ..registry import OPTIMIZERS
 from ..validation import check_params
@@ -291,9 +292,10 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
                 m = pick(moms, i, hdt)
                 h[mkey] = (m, h["betas"][1]) if mkey == "betas" else m
             if t is None and rule.reads_step(h):
-                raise ValueError(f"{rule.name}: the state keeps no step count for leaf {i} "
-                                 "but its hyperparameters now need one (a dampening that "
-                                 "was a number at init); re-run init with these values")
+                raise ValueError(f"{rule.name}: the state keeps no step count for "
+                                 f"{leaf_names(updates)[i]!r} but its hyperparameters now "
+                                 "need one (e.g. a dampening that was 0 at init is traced "
+                                 "now); run init with the hyperparameters of the update")
             t_new = None if t is None else t + 1
             new_p, new_s = rule.step(g, p, s, h, None if t is None else t_new.astype(hdt))
             new_p = new_p.astype(p.dtype)
