@@ -13,11 +13,11 @@ steps_per_epoch=N)`` positioned there:
 - optimizer slots (``momentum_buffer``, ``exp_avg``, ``exp_avg_sq``, ...) and per-tensor
   ``step`` counts from ``optimizer['state']``; the optimizer's parameter index ``i``
   is the ``i``-th parameter in the groups' order, i.e. the ``i``-th state_dict key that
-  names a template parameter (torch >= 2.5 groups with ``param_names`` are used as such);
-  where our state keeps one (SGD / LARS keep none unless dampened, nor do RMSprop and
-  Adadelta, which never read it); torch SGD/LARS keep no step: a dampened tensor with a
-  buffer gets the number of updates the config applied to it before ``iter`` (only
-  ``step >= 1`` matters to them);
+  names a template parameter (torch >= 2.5 groups with ``param_names`` are used as such).
+  Step counts only where our state keeps them (not for SGD / LARS without dampening,
+  RMSprop, Adadelta: their updates never read one); torch SGD/LARS save none, so a
+  dampened tensor with a buffer gets the number of updates the config applied to it
+  before ``iter`` (only ``step >= 1`` matters to it);
 - the global clock at ``iter``; an empty accumulation buffer (mmcv does not save the
   gradients of an unfinished group: its resume restarts the group empty too); the
   fp16 loss scale and growth tracker from ``meta['fp16']['loss_scaler']`` (mmcv's fp16

@@ -251,7 +251,7 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         del extra
         it = state.count if iteration is None else iteration
         if hparams_only:  # only the lr and momentum in force at ``it`` (select.update_if)
-            treedef = params_structure(state)
+            treedef = jax.tree.structure(unbox(updates))
             lrs, moms = scheduled(leaf_hparams(treedef), treedef, it)
             return updates, state._replace(lr=per_leaf_vector(lrs),
                                            momentum=per_leaf_vector(moms))
