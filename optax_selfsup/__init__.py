@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .builder import build_optimizer, describe, format_table, plan_optimizer
-    from .checkpoint import (
+    from .checkpoint.from_torch import TorchCheckpointError, from_torch_checkpoint
+    from .checkpoint.orbax import (
         CheckpointMismatch,
         check_compatible,
         latest_step,
@@ -20,12 +21,10 @@ if TYPE_CHECKING:
         save_checkpoint,
         state_from_raw,
     )
-    from .clock import Clock
-    from .config import load_config, merge_options
+    from .config.cfg_options import merge_options
+    from .config.files import load_config
     from .errors import ConfigError
-    from .masks import paramwise_values, regex_mask
     from .names import flax_resnet_name_map, leaf_names, nest_names, torch_names
-    from .norm_layers import NormLayerWarning
     from .optimizers import (
         REQUIRED,
         adadelta,
@@ -44,11 +43,13 @@ if TYPE_CHECKING:
         sgd,
         torch_optimizer,
     )
+    from .paramwise.masks import paramwise_values, regex_mask
+    from .paramwise.norm_layers import NormLayerWarning
     from .pytrees import unbox
     from .registry import LR_POLICIES, MOMENTUM_POLICIES, OPTIMIZERS
-    from .schedules import Schedule, lr_schedule, momentum_schedule, parse_schedule
+    from .schedules.clock import Clock
+    from .schedules.schedule import Schedule, lr_schedule, momentum_schedule, parse_schedule
     from .state import current_hparams, group_values, has_updated, iteration, loss_scale
-    from .torch_checkpoint import TorchCheckpointError, from_torch_checkpoint
     from .transforms.accumulate import Accumulate, AccumulateState, accumulate
     from .transforms.clip import clip_grad_norm
     from .transforms.clocked import clocked

@@ -10,12 +10,9 @@ from __future__ import annotations
 import inspect
 
 from .registry import OPTIMIZERS
-from .transforms import adam_family, sgd_family
 from .transforms.rule import REQUIRED, Rule
 from .transforms.torch_optimizer import resolve_rule, torch_optimizer
 
-for _rule in sgd_family.RULES + adam_family.RULES:
-    OPTIMIZERS.register(_rule.name, _rule)
 
 def register_optimizer(name: str, *, defaults: dict, momentum_key=None, init_slots=None,
                        flags=(), validate=None, reads_step=True, force=False):

@@ -55,6 +55,8 @@ class Range:
                 f"{self.high:g}{')' if self.high_open else ']'}")
 
 
+# the default of an argument that has none (``register_optimizer(defaults=dict(lr=REQUIRED))``)
+REQUIRED = object()
 ANY = Range()
 NON_NEGATIVE = Range(0.0)  # torch: lr, eps, weight_decay, momentum, ... >= 0
 BETA = Range(0.0, 1.0, high_open=True)  # torch: 0 <= betas[i] < 1
@@ -146,8 +148,6 @@ def check_value(name: str, key: str, value, default, valid=None):
 
 
 def _is_required(default) -> bool:
-    from .transforms.rule import REQUIRED
-
     return default is REQUIRED
 
 

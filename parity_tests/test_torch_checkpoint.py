@@ -18,7 +18,7 @@ import torch
 
 import optax_selfsup as oss
 import torch_ref
-from optax_selfsup.torch_checkpoint import TorchCheckpointError, from_torch_checkpoint
+from optax_selfsup.checkpoint import TorchCheckpointError, from_torch_checkpoint
 from torch_ref.checkpoint import checkpoint_dict, save_checkpoint
 
 from recipe_harness import MODEL, jax_order, nest

@@ -169,7 +169,7 @@ def run(args) -> int:
 
 
 def _title(args, cfg, clock) -> str:
-    from ..hook_config import parse_hooks
+    from ..config.mmcv1_hooks import parse_hooks
 
     opt = cfg.get("optimizer") or {}
     name = os.path.basename(args.config)

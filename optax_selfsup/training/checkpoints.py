@@ -36,12 +36,12 @@ class Checkpoints:
         self.max_to_keep = max_to_keep
 
     def latest(self) -> int | None:
-        from ..checkpoint import latest_step
+        from ..checkpoint.orbax import latest_step
 
         return latest_step(self.directory)
 
     def save(self, iteration: int, state: dict, run: dict) -> None:
-        from ..checkpoint import save_checkpoint
+        from ..checkpoint.orbax import save_checkpoint
 
         save_checkpoint(self.directory, iteration,
                         params={"params": state["params"], "model_state": state["model_state"]},
@@ -50,7 +50,7 @@ class Checkpoints:
 
     def restore(self, iteration: int, like: dict, run: dict) -> dict:
         """The state saved at ``iteration``, in the structure of ``like``."""
-        from ..checkpoint import CheckpointMismatch, restore_checkpoint
+        from ..checkpoint.orbax import CheckpointMismatch, restore_checkpoint
 
         where = f"{self.directory}/{iteration}"
         try:

@@ -22,9 +22,8 @@ from collections.abc import Callable
 
 import jax.numpy as jnp
 
-from ..validation import check_per_leaf
+from ..validation import REQUIRED, check_per_leaf
 
-REQUIRED = object()
 # torch arguments that select an implementation, never the maths
 IMPLEMENTATION_ARGS = ("foreach", "capturable", "differentiable", "fused")
 

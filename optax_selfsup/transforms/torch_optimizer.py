@@ -34,6 +34,7 @@ from ..names import leaf_names
 from ..pytrees import boxed_like, is_one_value, per_leaf, unbox
 from ..registry import OPTIMIZERS
 from ..validation import check_params
+from . import adam_family, sgd_family
 from .clip import check_clip_arguments, clip_coefficient
 from .rule import Rule, check_arguments
 
@@ -56,6 +57,9 @@ class TorchOptimizerState(NamedTuple):
     LIVE_FIELDS = ("lr", "momentum")
 
 
+for _rule in sgd_family.RULES + adam_family.RULES:  # the built-in rules, registered once
+    OPTIMIZERS.register(_rule.name, _rule)
+
 REFUSED = {
     "LBFGS": "it needs a closure that re-evaluates the loss",
     "SparseAdam": "it needs sparse gradients, which JAX does not produce",
@@ -69,9 +73,13 @@ def resolve_rule(name_or_rule) -> Rule:
     if name_or_rule in REFUSED:
         raise ConfigError(f"optimizer.type={name_or_rule!r} is not supported: "
                           f"{REFUSED[name_or_rule]}")
-    from .. import optimizers  # noqa: F401  (registers the built-in rules)
-
     return OPTIMIZERS.get(name_or_rule, "optimizer.type")
+
+
+def registered_rule(name) -> Rule | None:
+    """The registered Rule called ``name``, or None (not a string, or not registered)."""
+    return OPTIMIZERS.get(name, "optimizer.type") if isinstance(name, str) and \
+        name in OPTIMIZERS else None
 
 
 def _stack(values):

@@ -12,10 +12,10 @@ import numbers
 
 import jax.numpy as jnp
 
+from ..errors import ConfigError
+from ..options import Options
 from .anneal import anneal, const_pow, offset, ratio
-from .errors import ConfigError
-from .options import Options
-from .policies import Policy, PolicyContext
+from .mmcv1_policies import Policy, PolicyContext
 
 ANNEAL_STRATEGIES = ("cos", "linear")
 

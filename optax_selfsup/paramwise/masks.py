@@ -15,10 +15,10 @@ import re
 
 import jax
 
-from .errors import ConfigError
-from .names import torch_names
-from .paramwise import resolve_paramwise
-from .pytrees import unbox
+from ..errors import ConfigError
+from ..names import torch_names
+from ..pytrees import unbox
+from .regex_rules import resolve_paramwise
 
 
 def _tree(params, values):

@@ -15,13 +15,13 @@ import functools
 
 import jax.numpy as jnp
 
+from ..errors import ConfigError
+from ..options import Options
+from ..registry import LR_POLICIES, MOMENTUM_POLICIES
 from .anneal import as_iteration, float_dtype
 from .clock import Clock
-from .cyclic import ITERATION_POLICIES
-from .errors import ConfigError
-from .options import Options
-from .policies import CLOSED_FORM_POLICIES, Policy, PolicyContext, StepFixCosineAnnealing
-from .registry import LR_POLICIES, MOMENTUM_POLICIES
+from .mmcv1_cyclic import ITERATION_POLICIES
+from .mmcv1_policies import CLOSED_FORM_POLICIES, Policy, PolicyContext, StepFixCosineAnnealing
 from .warmup import Warmup, parse_warmup
 
 for _cls in CLOSED_FORM_POLICIES + ITERATION_POLICIES:

@@ -4,7 +4,7 @@ Each policy is a frozen object built from the policy's config keys and the run's
 ``PolicyContext``; calling it with an integer ``progress`` (the epoch when
 ``by_epoch`` else the iteration) and a base value (a scalar or an array of
 per-parameter bases) gives the regular, un-warmed value. Warmup is not here: it
-wraps any policy (``warmup.py``). The cyclic policies live in ``cyclic.py``.
+wraps any policy (``warmup.py``). The cyclic policies live in ``mmcv1_cyclic.py``.
 
 Upstream names: ``<Policy>LrUpdaterHook`` / ``<Policy>MomentumUpdaterHook`` in
 ``mmcv.runner.hooks.{lr,momentum}_updater``; ``StepFixCosineAnnealingLrUpdaterHook``
@@ -18,9 +18,9 @@ from typing import ClassVar
 
 import jax.numpy as jnp
 
+from ..errors import ConfigError
+from ..options import Options
 from .anneal import const_pow, cos_anneal, float_dtype, lin_anneal, ratio
-from .errors import ConfigError
-from .options import Options
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,13 +26,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .pytrees import unbox
-from .transforms.accumulate import AccumulateState
-from .transforms.clip import ClipState
-from .transforms.clocked import ClockedState
-from .transforms.frozen import SkipFrozenState
-from .transforms.loss_scale import LossScaleState
-from .transforms.torch_optimizer import TorchOptimizerState
+from ..pytrees import unbox
+from ..transforms.accumulate import AccumulateState
+from ..transforms.clip import ClipState
+from ..transforms.clocked import ClockedState
+from ..transforms.frozen import SkipFrozenState
+from ..transforms.loss_scale import LossScaleState
+from ..transforms.torch_optimizer import TorchOptimizerState
 
 # what each optax_selfsup state holds, in the words of a refusal message
 STATE_KINDS = {

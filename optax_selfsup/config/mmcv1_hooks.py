@@ -12,8 +12,8 @@ import dataclasses
 import math
 import numbers
 
-from .errors import ConfigError
-from .options import Options
+from ..errors import ConfigError
+from ..options import Options
 
 HOOK_TYPES = ("OptimizerHook", "DistOptimizerHook", "GradientCumulativeOptimizerHook",
               "Fp16OptimizerHook", "GradAccumFp16OptimizerHook")

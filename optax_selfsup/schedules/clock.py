@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from .errors import ConfigError, choices
+from ..errors import ConfigError, choices
 
 RUNNER_TYPES = ("EpochBasedRunner", "IterBasedRunner")
 

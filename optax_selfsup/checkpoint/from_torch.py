@@ -37,15 +37,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .builder import build_optimizer, plan_optimizer
-from .errors import ConfigError
-from .names import torch_names
-from .pytrees import unbox
-from .transforms.accumulate import AccumulateState
-from .transforms.clocked import ClockedState
-from .transforms.frozen import SkipFrozenState
-from .transforms.loss_scale import LossScaleState
-from .transforms.torch_optimizer import TorchOptimizerState
+from ..builder import build_optimizer, plan_optimizer
+from ..errors import ConfigError
+from ..names import torch_names
+from ..pytrees import unbox
+from ..transforms.accumulate import AccumulateState
+from ..transforms.clocked import ClockedState
+from ..transforms.frozen import SkipFrozenState
+from ..transforms.loss_scale import LossScaleState
+from ..transforms.torch_optimizer import TorchOptimizerState
 
 # group keys whose value is fixed by the config (not driven by a schedule): compared
 _FIXED_KEYS = ("weight_decay", "eps", "eta", "dampening", "nesterov", "amsgrad", "alpha",

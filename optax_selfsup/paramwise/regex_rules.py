@@ -5,7 +5,7 @@ For every parameter name, each rule whose regex ``re.search``-es the name is
 applied in order (later rules override earlier ones); ``X_mult`` sets
 ``X = optimizer[X] * value``, any other key sets its value directly.
 Upstream: ``DefaultOptimizerConstructor`` / ``TransformerFinetuneConstructor``
-(MMSelfSup 0.x), including the latter's ViT / Swin layer-wise lr decay.
+(MMSelfSup 0.x); the latter's ViT / Swin layer-wise lr decay is ``layer_decay.py``.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import numbers
 import re
 import warnings
 
-from .errors import ConfigError, choices
-from .validation import NON_NEGATIVE, check_number, check_rule_values, check_value
+from ..errors import ConfigError, choices
+from ..transforms.torch_optimizer import registered_rule
+from ..validation import check_number, check_rule_values, check_value
 
-CONSTRUCTORS = ("DefaultOptimizerConstructor", "TransformerFinetuneConstructor")
 # group options that are not optimizer arguments
 GROUP_OPTIONS = ("fix_lr",)
 
@@ -26,12 +26,7 @@ GROUP_OPTIONS = ("fix_lr",)
 def _rule_of(optimizer_cfg: dict):
     """The registered Rule of ``optimizer_cfg['type']``, or None (no type or an unknown
     one: the builder reports those)."""
-    from . import optimizers  # noqa: F401  (registers the built-in rules)
-    from .registry import OPTIMIZERS
-
-    name = optimizer_cfg.get("type")
-    return OPTIMIZERS.get(name, "optimizer.type") if isinstance(name, str) and \
-        name in OPTIMIZERS else None
+    return registered_rule(optimizer_cfg.get("type"))
 
 
 def _valid_options(rule) -> list[str]:
@@ -188,94 +183,3 @@ def check_optimizer_values(opt: dict) -> dict:
             opt[key] = tuple(opt[key])
     check_rule_values(rule, {k: v for k, v in opt.items() if k != "type"}, "optimizer.")
     return opt
-
-
-def vit_layer_decay(names, layer_decay: float, paramwise_options: dict) -> dict:
-    """MMSelfSup's ViT rule: ``num_layers = len(backbone.layers) + 1``; pos_embed,
-    cls_token, patch_embed get ``decay**num_layers``, ``backbone.layers.i`` gets
-    ``decay**(num_layers - i - 1)``; everything else keeps the base lr."""
-    ids = {int(m.group(1)) for n in names if (m := re.search(r"backbone\.layers\.(\d+)\.", n))}
-    if not ids:
-        raise ConfigError("optimizer.model_type='vit' needs parameters named "
-                          "'backbone.layers.<i>.*' to count the transformer layers")
-    num_layers = max(ids) + 2
-    scales = [layer_decay ** (num_layers - i) for i in range(num_layers + 1)]
-    options = _copy(paramwise_options)
-    for key in ("pos_embed", "cls_token", "patch_embed"):
-        if isinstance(options.setdefault(key, {}), dict):
-            options[key]["lr_mult"] = scales[0]
-    for i in range(num_layers - 1):
-        options[f"backbone\\.layers\\.{i}\\."] = dict(lr_mult=scales[i + 1])
-    return options
-
-
-def _copy(paramwise_options) -> dict:
-    if not isinstance(paramwise_options, dict):
-        compile_rules(paramwise_options)  # the error naming it
-    return {k: dict(v) if isinstance(v, dict) else v for k, v in paramwise_options.items()}
-
-
-def _swin_layer(name, num_layers, depths):
-    if "mask_token" in name or "patch_embed" in name:
-        return 0
-    if name.startswith("backbone.stages"):
-        parts = name.split(".")
-        stage, block = int(parts[2]), parts[4]
-        if block in ("reduction", "norm"):
-            return sum(depths[: stage + 1])
-        return sum(depths[:stage]) + int(block) + 1
-    return num_layers - 1
-
-
-def swin_layer_decay(names, layer_decay: float, paramwise_options: dict) -> dict:
-    """MMSelfSup's Swin rule: ``num_layers = sum(depths) + 2``; each parameter's own name
-    becomes a rule with ``lr_mult = decay**(num_layers - 1 - layer_id)``."""
-    depths = []
-    for n in names:
-        m = re.match(r"backbone\.stages\.(\d+)\.blocks\.(\d+)\.", n)
-        if m:
-            stage, block = int(m.group(1)), int(m.group(2))
-            depths += [0] * (stage + 1 - len(depths))
-            depths[stage] = max(depths[stage], block + 1)
-    if not depths:
-        raise ConfigError("optimizer.model_type='swin' needs parameters named "
-                          "'backbone.stages.<i>.blocks.<j>.*' to find the depths")
-    num_layers = sum(depths) + 2
-    scales = [layer_decay ** i for i in reversed(range(num_layers))]
-    options = _copy(paramwise_options)
-    for name in names:
-        options[name] = dict(lr_mult=scales[_swin_layer(name, num_layers, depths)])
-    return options
-
-
-def constructor_options(names, optimizer_cfg: dict):
-    """Apply ``constructor`` / ``model_type`` / ``layer_decay``; returns (paramwise, opt cfg).
-
-    ``paramwise`` is None when every parameter shares the optimizer's settings. The
-    optimizer's own arguments are checked here (``check_optimizer_values``).
-    """
-    opt = dict(optimizer_cfg)
-    constructor = opt.pop("constructor", "DefaultOptimizerConstructor")
-    if constructor not in CONSTRUCTORS:
-        raise ConfigError(f"optimizer.constructor={constructor!r} is unknown; valid: "
-                          f"{choices(CONSTRUCTORS)}")
-    paramwise = opt.pop("paramwise_options", None)
-    if constructor == "DefaultOptimizerConstructor":
-        for key in ("layer_decay", "model_type"):
-            if key in opt:
-                raise ConfigError(f"optimizer.{key} needs constructor="
-                                  "'TransformerFinetuneConstructor'")
-        return paramwise, check_optimizer_values(opt)
-    layer_decay = check_number("optimizer.layer_decay", opt.pop("layer_decay", 0.0),
-                               NON_NEGATIVE)
-    model_type = opt.pop("model_type", None)
-    paramwise = {} if paramwise is None else paramwise
-    if layer_decay > 0:
-        if model_type == "vit":
-            paramwise = vit_layer_decay(names, layer_decay, paramwise)
-        elif model_type == "swin":
-            paramwise = swin_layer_decay(names, layer_decay, paramwise)
-        else:
-            raise ConfigError(f"optimizer.model_type={model_type!r}: layer-wise lr decay "
-                              f"supports {choices(['vit', 'swin'])}")
-    return paramwise, check_optimizer_values(opt)

@@ -19,10 +19,10 @@ import dataclasses
 
 import jax.numpy as jnp
 
+from ..errors import ConfigError
+from ..options import Options
 from .anneal import float_dtype, ratio
 from .clock import Clock
-from .errors import ConfigError
-from .options import Options
 
 WARMUP_TYPES = ("constant", "linear", "exp")
 
