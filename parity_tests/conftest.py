@@ -8,6 +8,9 @@ import jax
 import pytest
 import torch
 
+# data/upstream_configs/ holds upstream config files (.py) kept as test data: never import them.
+collect_ignore_glob = ["data/*"]
+
 
 @pytest.fixture(scope="session")
 def torch_device():

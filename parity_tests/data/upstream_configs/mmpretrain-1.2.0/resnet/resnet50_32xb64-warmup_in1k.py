@@ -1,0 +1,4 @@
+_base_ = [
+    '../_base_/models/resnet50.py', '../_base_/datasets/imagenet_bs64.py',
+    '../_base_/schedules/imagenet_bs2048.py', '../_base_/default_runtime.py'
+]

@@ -1,0 +1,3 @@
+_base_ = [
+    './tinyvit-5m_8xb256_in1k.py',
+]
