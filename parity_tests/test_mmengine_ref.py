@@ -314,6 +314,16 @@ def test_a_short_run_follows_the_full_runs_schedule():
         run_mmengine(cfg, values, grads + grads[:1], steps_per_epoch=4)
 
 
+def test_auto_scale_lr_scales_by_the_given_batch_size():
+    values, grads = values_and_grads(2)
+    cfg = dict(optim_wrapper=sgd(0.1), train_cfg=epochs(1),
+               auto_scale_lr=dict(base_batch_size=256, enable=True))
+    with pytest.raises(ValueError, match="batch_size"):
+        run_mmengine(cfg, values, grads, steps_per_epoch=2)
+    run = run_mmengine(cfg, values, grads, steps_per_epoch=2, batch_size=64)
+    assert run.lr["head.fc.bias"].tolist() == [0.025, 0.025]
+
+
 def test_checkpoints_are_mmengine_checkpoints(tmp_path):
     values, grads = values_and_grads(6, np.float32)
     cfg = dict(optim_wrapper=dict(type="AmpOptimWrapper", **sgd(0.1, momentum=0.9)),

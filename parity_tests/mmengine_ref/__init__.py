@@ -29,7 +29,8 @@ Arguments of ``run_mmengine``:
   ``accumulative_counts``, ``loss_scale``), ``param_scheduler`` (dict or list), ``train_cfg``
   (``type`` or ``by_epoch``, ``max_epochs`` / ``max_iters``), optional ``custom_hooks``,
   ``default_scope`` (``'mmengine'`` when absent, as ``Runner.from_cfg``), ``model`` (facts for
-  layer decay: ``type`` and ``backbone=dict(type=..., arch=... | depth=...)``), and
+  layer decay, read only with the layer-decay constructor: ``type`` and
+  ``backbone=dict(type=..., arch=... | depth=...)``), and
   ``default_hooks.param_scheduler`` if the config replaces it. It is deep-copied first.
 * ``values``: ``{torch_name: array}`` in registration order; ``modules``: the owning module
   types (see :mod:`.model` for the spec); ``frozen``: names with ``requires_grad=False``.
@@ -40,6 +41,8 @@ Arguments of ``run_mmengine``:
   (``nan`` can be put in ``grads`` directly).
 * ``steps_per_epoch``: the dataloader length; ``dtype``: ``'float32'`` / ``'float64'`` (or the
   numpy / torch dtype) of the parameters and gradients; by default the values' dtype.
+* ``batch_size``: what the Runner takes for the total batch size (GPUs x per-GPU batch) when
+  ``auto_scale_lr.enable`` is set (``lr *= batch_size / base_batch_size``); required then.
 * ``frozen`` parameters are still in the single group of a config without ``paramwise_cfg``
   (upstream passes ``model.parameters()``); they get no gradient, so torch never moves them.
 * ``checkpoint_iters`` / ``checkpoint_epochs``: save ``iter_{k}.pth`` after iteration ``k``
@@ -76,8 +79,9 @@ check and ``GradScaler`` device (CPU, :func:`.upstream.cpu_amp`). The runner get
 ``logger`` and ``checkpoint`` default hooks removed (no log files, checkpoints only where
 asked), a visualizer without backends, ``randomness=dict(seed=0)`` (the global RNG states of
 the caller are restored afterwards), no environment report, and two recording hooks at
-priorities HIGHEST and LOWEST (:mod:`.runner`); ``auto_scale_lr`` with ``enable=True`` is
-refused (the reference dataloader's batch size is 1).
+priorities HIGHEST and LOWEST (:mod:`.runner`). Hooks the toy model cannot serve
+(``SwAVHook``, ``DeepClusterHook``, ``PreciseBNHook``, ...) are not registered: drop them from
+``custom_hooks``.
 """
 
 from .layer_depth import upstream_layer_depth

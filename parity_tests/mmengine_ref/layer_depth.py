@@ -14,7 +14,8 @@ attributes these methods read: ``num_layers`` (ViT, BEiT: ``arch_settings['num_l
 ``arch_settings[depth][1][:num_stages]``). The arch tables themselves (``arch_zoo`` /
 ``arch_settings``) and the default ``arch`` are read from the same upstream class, so
 ``arch='base'`` gives 12 layers because upstream says so. An ``arch`` given as a dict is used as
-the settings, as upstream does.
+the settings, as upstream does. Archs that a class adds in its ``__init__`` (``MoCoV3ViT``'s
+``'mocov3-small'``) are not in the class body: give such an ``arch`` as a dict.
 """
 
 from __future__ import annotations
@@ -91,7 +92,8 @@ def _table(cls_name: str) -> dict | None:
         if hit is not None:
             path, node = hit
             code = compile(ast.Expression(node.value), str(path), "eval")
-            return eval(code, {"__builtins__": {}}, _Names(dict=dict))  # noqa: S307
+            scope = _Names({f.__name__: f for f in (dict, int, float, round, list, tuple)})
+            return eval(code, {"__builtins__": {}}, scope)  # noqa: S307
     return None
 
 
@@ -124,29 +126,36 @@ def backbone_attributes(backbone_cfg: dict) -> dict:
     return {k: settings[k] for k in ("num_layers", "depths") if k in settings}
 
 
-def bind_layer_depth(model: nn.Module, model_cfg: dict) -> None:
-    """Give ``model`` upstream's ``get_layer_depth`` for ``model_cfg`` (``type``, ``backbone``)."""
-    model_type = model_cfg.get("type", "ImageClassifier").split(".")[-1]
+def bind_layer_depth(model: nn.Module, model_cfg: dict) -> bool:
+    """Give ``model`` upstream's ``get_layer_depth`` for ``model_cfg`` (``type``, ``backbone``).
+
+    False (nothing bound) when mmpretrain has no such model class with the method: then the
+    layer-decay constructor raises its own NotImplementedError, as upstream for such a model.
+    """
+    model_type = (model_cfg.get("type") or "ImageClassifier").split(".")[-1]
     hit = _lookup(model_type, "get_layer_depth")
     if hit is None:
-        raise ValueError(f"no get_layer_depth in mmpretrain's {model_type} or its bases")
+        return False
     model.get_layer_depth = types.MethodType(_compile_function(*hit), model)
     backbone_cfg = model_cfg.get("backbone")
     if backbone_cfg is None:
-        return
+        return True
+    hit = _lookup(backbone_cfg["type"].split(".")[-1], "get_layer_depth")
+    if hit is None:  # upstream's model method then raises NotImplementedError
+        return True
     if not hasattr(model, "backbone"):
         model.backbone = nn.Module()  # no backbone parameters: only the facts
     backbone = model.backbone
     for key, value in backbone_attributes(backbone_cfg).items():
         setattr(backbone, key, value)
-    hit = _lookup(backbone_cfg["type"].split(".")[-1], "get_layer_depth")
-    if hit is not None:  # otherwise upstream's model method raises NotImplementedError
-        backbone.get_layer_depth = types.MethodType(_compile_function(*hit), backbone)
+    backbone.get_layer_depth = types.MethodType(_compile_function(*hit), backbone)
+    return True
 
 
 def upstream_layer_depth(model_cfg: dict):
     """``name -> (layer_id, max_id)`` by upstream's methods for ``model_cfg``, without a run
     (for checking a port's depth rules on many names)."""
     model = nn.Module()
-    bind_layer_depth(model, model_cfg)
+    if not bind_layer_depth(model, model_cfg):
+        raise ValueError(f"mmpretrain has no get_layer_depth for a {model_cfg.get('type')} model")
     return model.get_layer_depth

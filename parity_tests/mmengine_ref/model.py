@@ -31,10 +31,12 @@ children's (a typed module in its own order: ``weight``, ``bias``); ``named_para
 built model is the order MMEngine's constructors walk.
 
 Loss of iteration ``t``: ``sum(p * g_t[name]).sum()`` over the parameters present in ``g_t``
-(computed with autocast off), so ``p.grad`` receives ``g_t * (upstream factor)``: 1 without AMP
-and accumulation, ``scale / k`` with them (``OptimWrapper.scale_loss`` divides the loss by ``k``,
-``GradScaler.scale`` multiplies it by the scale). A parameter absent from ``g_t`` gets no
-gradient at ``t`` (``grad`` stays ``None`` after ``zero_grad``, and torch optimizers skip it).
+(computed with autocast off). ``OptimWrapper.scale_loss`` divides it by ``k`` (the accumulation
+factor, the remainder in the last window) and ``GradScaler.scale`` multiplies it by the scale,
+so autograd adds ``g_t * c`` to ``p.grad``, with ``c = scale / k`` rounded to the parameter
+dtype (``c = 1`` exactly without AMP and accumulation), the product rounded again, and the
+window's terms summed in iteration order. A parameter absent from ``g_t`` gets no gradient at
+``t`` (``grad`` stays ``None`` after ``zero_grad``, and torch optimizers skip it).
 """
 
 from __future__ import annotations

@@ -48,15 +48,17 @@ def run_mmengine(cfg: Mapping, values: Mapping[str, np.ndarray],
                  modules: Mapping[str, object] | None = None, dtype=None,
                  frozen: Iterable[str] = (), inject_inf: Mapping[int, str] | None = None,
                  checkpoint_iters: Iterable[int] = (), checkpoint_epochs: Iterable[int] = (),
-                 checkpoint_dir: str | None = None, log_level: str = "WARNING") -> MMEngineRun:
+                 checkpoint_dir: str | None = None, batch_size: int | None = None,
+                 log_level: str = "WARNING") -> MMEngineRun:
     """Train ``values`` with ``cfg`` under MMEngine's ``Runner``; see the package docstring."""
     load_mmpretrain()
     cfg = copy.deepcopy(dict(cfg))
     if dtype is None:
         dtype = np.result_type(*values.values())
     torch_dtype = dtype if isinstance(dtype, torch.dtype) else _DTYPES[np.dtype(dtype).name]
-    if (cfg.get("auto_scale_lr") or {}).get("enable", False):
-        raise NotImplementedError("auto_scale_lr: the reference dataloader has batch size 1")
+    if (cfg.get("auto_scale_lr") or {}).get("enable", False) and batch_size is None:
+        raise ValueError("auto_scale_lr is enabled: give the total batch size (GPUs x per-GPU "
+                         "batch) as batch_size=, the Runner scales the lr by it")
     checkpoint_iters, checkpoint_epochs = set(checkpoint_iters), set(checkpoint_epochs)
     if checkpoint_dir is None and (checkpoint_iters or checkpoint_epochs):
         checkpoint_dir = tempfile.mkdtemp(prefix="mmengine_ref_ckpt_")
@@ -65,20 +67,22 @@ def run_mmengine(cfg: Mapping, values: Mapping[str, np.ndarray],
     with _global_rng_kept():  # module constructors draw initial weights; the Runner seeds
         model = build_model(values, modules or {}, torch_dtype, set(frozen))
         model._given_grads = _grads_as_tensors(grads, inject_inf, torch_dtype)
-        if "model" in cfg:
-            bind_layer_depth(model, cfg["model"])
-        dataloader = _dataloader(steps_per_epoch, _epoch_loop(cfg["train_cfg"]))
+        if cfg.get("model") and "LearningRateDecay" in str(
+                cfg["optim_wrapper"].get("constructor", "")):
+            bind_layer_depth(model, cfg["model"])  # the one consumer of get_layer_depth
+        dataloader = _dataloader(steps_per_epoch, _epoch_loop(cfg["train_cfg"]), batch_size or 1)
         runner = _train(cfg, model, dataloader, recorder, log_level)
     return recorder.result(runner, model)
 
 
-def _dataloader(length: int, by_epoch: bool) -> torch.utils.data.DataLoader:
-    """Batches of one index, in order; the samplers real configs use (``InfiniteSampler`` also
-    spares the iteration loop ``_InfiniteDataloaderIterator``'s 2 s sleep at each restart)."""
-    dataset = Indices(length)
+def _dataloader(length: int, by_epoch: bool, batch_size: int) -> torch.utils.data.DataLoader:
+    """``length`` batches of indices, in order, with the samplers real configs use
+    (``InfiniteSampler`` also spares the iteration loop ``_InfiniteDataloaderIterator``'s 2 s
+    sleep at each restart). Only ``auto_scale_lr`` reads the batch size."""
+    dataset = Indices(length * batch_size)
     sampler = (DefaultSampler(dataset, shuffle=False, seed=0) if by_epoch
                else InfiniteSampler(dataset, shuffle=False, seed=0))
-    return torch.utils.data.DataLoader(dataset, batch_size=1, sampler=sampler)
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler)
 
 
 def _train(cfg: dict, model, dataloader, recorder: Recorder, log_level: str) -> ReferenceRunner:
@@ -90,7 +94,8 @@ def _train(cfg: dict, model, dataloader, recorder: Recorder, log_level: str) -> 
         runner = ReferenceRunner(
             model=model, work_dir=work_dir, train_dataloader=dataloader,
             train_cfg=cfg["train_cfg"], optim_wrapper=cfg["optim_wrapper"],
-            param_scheduler=cfg.get("param_scheduler"), default_hooks=hooks,
+            param_scheduler=cfg.get("param_scheduler"), auto_scale_lr=cfg.get("auto_scale_lr"),
+            default_hooks=hooks,
             custom_hooks=list(cfg.get("custom_hooks") or []) + recorder.hooks(),
             default_scope=cfg.get("default_scope", "mmengine"),
             env_cfg=dict(mp_cfg=dict(mp_start_method=multiprocessing.get_start_method())),

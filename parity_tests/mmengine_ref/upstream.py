@@ -13,7 +13,11 @@ The few files the optimisation configs need import nothing from mmpretrain but i
 ``mmpretrain`` itself is a stub package in ``sys.modules`` with a real ``__spec__`` (MMEngine's
 lazy-import config parser reads it) and an empty ``__path__`` (so nothing else of mmpretrain can
 be imported by accident). Every scope registry is marked imported: otherwise the first
-``Registry.get`` runs ``import_from_location`` and tries ``import mmpretrain.engine``.
+``Registry.get`` runs ``import_from_location`` and tries ``import mmpretrain.engine``. The stubs
+(``mmpretrain``, ``mmselfsup`` and their ``registry`` modules) stay in ``sys.modules`` for the
+rest of the process: the registries they hold are children of MMEngine's global ones, and
+executing ``registry.py`` a second time would add a duplicate ``mmpretrain`` scope (MMEngine
+asserts against that), so every file is executed once per process.
 
 Scope ``mmselfsup`` (MMSelfSup 1.x configs, ``default_scope='mmselfsup'``) is a stand-in: its
 registries are built here with ``scope='mmselfsup'`` and hold MMPretrain's ``LARS`` and
