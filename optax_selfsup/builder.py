@@ -64,8 +64,8 @@ def build_optimizer(cfg: dict, params, *, steps_per_epoch: int | None = None,
     if any(plan.frozen_until):
         tx = skip_frozen(tx, _tree(params, plan.frozen_until))
     if hooks.update_interval > 1:
-        tx = accumulate(tx, hooks.update_interval, plan.clock.max_iters,
-                        flush_remainder=hooks.flush_remainder)
+        tx = accumulate(tx, hooks.update_interval, max_iters=plan.clock.max_iters,
+                        flush_remainder=hooks.flush_remainder, accumulator_dtype=None)
     return clocked(tx)
 
 

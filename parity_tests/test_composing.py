@@ -2,7 +2,7 @@
 
 Each piece is checked against torch.optim / torch_ref (independent maths): the
 optimizers with optax schedules and inject_hyperparams, the wrappers standing
-alone, ``accumulate`` as a drop-in for ``optax.MultiSteps``, ``scale_by_lars``,
+alone, ``accumulate`` on a clock (standing alone: test_accumulate.py), ``scale_by_lars``,
 ``regex_mask`` / ``paramwise_values``, and a hand-written SimCLR chain equal to
 ``build_optimizer`` at every iteration.
 """
@@ -173,11 +173,12 @@ def test_accumulate_is_a_drop_in_for_multisteps():
                {k: np.asarray(v) for k, v in p_theirs.items()}, tol=1e-6)
 
 
-def test_schedule_index_inside_accumulate_is_the_micro_iteration():
-    """MMSelfSup advances the lr every micro-step: the update at it=3 uses lr(3)."""
+def test_schedule_index_inside_clocked_accumulate_is_the_micro_iteration():
+    """MMSelfSup advances the lr every micro-step: on a clock the update at it=3 uses
+    lr(3) (standing alone, lr(0) as in optax.MultiSteps: test_accumulate.py)."""
     lr = lambda it: 0.1 * (it + 1)
     values, grads = _values(), _grads(8)
-    tx = oss.accumulate(oss.sgd(lr=lr, momentum=0.0), 4)
+    tx = oss.clocked(oss.accumulate(oss.sgd(lr=lr, momentum=0.0), 4))
     ours, state = _run_jax(tx, values, grads)
     ps = {n: torch.tensor(v, dtype=torch.float64) for n, v in values.items()}
     for end in (3, 7):

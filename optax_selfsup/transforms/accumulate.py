@@ -1,40 +1,53 @@
-"""Gradient accumulation on the global clock (MMSelfSup ``update_interval``).
+"""Gradient accumulation: ``optax.MultiSteps`` standing alone, MMSelfSup's rule on a clock.
 
-Upstream: ``DistOptimizerHook(update_interval=k)`` / mmcv
-``GradientCumulativeOptimizerHook(cumulative_iters=k)``. Every micro-step's
-gradient is divided by ``k`` and summed; an update happens when
-``(it + 1) % k == 0`` or at the run's last iteration, and the last incomplete
-group of ``r = max_iters % k`` micro-steps is divided by ``r`` instead. The
-inner transformation sees the update's own ``it`` (its last micro-step), so lr
-and momentum are the schedule values there. ``flush_remainder=False`` is the
-fp16 hook's variant: always ``/k``, no final partial update.
+Call ``update`` with every micro-batch's gradient; it returns zeros until a
+group of ``every_k_schedule`` micro-steps is complete, then the inner
+transformation's update of the group's mean gradient. ``tx.has_updated(state)``
+(or ``oss.has_updated(opt_state)`` on a whole chain's state) tells whether the
+last call applied one. Which numbers depends on whether an outer ``oss.clocked``
+hands in the global micro-iteration (``iteration=``):
 
-A drop-in for ``optax.MultiSteps(inner, every_k_schedule=k)``: call ``update``
-with every micro-batch's gradient; it returns zeros until an update, and
-``tx.has_updated(state)`` (or ``oss.has_updated(opt_state)`` on a whole chain's
-state) tells whether the last call applied one. Differences: the iteration
-``it`` is handed in by ``oss.clocked`` when there is one (else this wrapper
-counts its own micro-steps) and is the inner transformation's schedule index,
-as in MMSelfSup, where ``MultiSteps`` counts updates; ``max_iters`` adds
-MMSelfSup's remainder rule. The state is one accumulator buffer plus scalars.
+- standing alone (no ``iteration=``): ``optax.MultiSteps(inner, every_k_schedule=k)``:
+  its arithmetic (the running mean ``acc + (g - acc) / (n + 1)``, or the sum with
+  ``use_grad_mean=False``; a float32 accumulator by default, handed to the inner in
+  the gradients' dtype), so its numbers bit for bit where XLA compiles the inner
+  alike in both programs (else a few float32 ulp: adam, SGD's dampening). The inner
+  transformation is called as MultiSteps calls it, without ``iteration=``, so it
+  counts its own updates: a schedule is read at 0, 1, 2, ... updates.
+- inside ``oss.clocked`` (``build_optimizer``'s chain): MMSelfSup's
+  ``DistOptimizerHook(update_interval=k)`` / mmcv
+  ``GradientCumulativeOptimizerHook(cumulative_iters=k)``. Every micro-step's
+  gradient is divided by ``k`` and summed (torch's ``loss / k`` backward); the
+  update happens when ``(it + 1) % k == 0`` for the global micro-iteration ``it``,
+  and the inner transformation gets that ``iteration=it``, so its lr and momentum
+  are the schedule values at the update's last micro-step (``lr(3)``, ``lr(7)``,
+  ... with ``k=4``), as mmcv's lr hooks step every micro-iteration.
+
+``max_iters`` (both ways) adds MMSelfSup's end of run: the last
+``r = max_iters % k`` micro-steps form a final group, divided by ``r`` and applied
+at ``it = max_iters - 1``. ``flush_remainder=False`` is the fp16 hook's variant:
+always ``/k``, no final partial update.
 
 The accumulator is not cleared after an update: a group's first micro-step
-overwrites it with ``grad / factor`` (as torch's first ``backward`` after
+overwrites it (with ``grad / k``, as torch's first ``backward`` after
 ``zero_grad`` assigns ``.grad``), so no step spends a pass on writing zeros and
-between an update and the next micro-step ``acc`` holds scratch values.
-``oss.update_and_apply`` steps it without the ``params + zeros`` pass of the
-optax protocol: an accumulate-only micro-step then reads and writes only the
-accumulator.
+between an update and the next micro-step ``acc`` holds scratch values. The
+inner update runs in ``select.update_if``'s loop of zero or one trips, with the
+accumulator's buffer as the loop's carry. ``oss.update_and_apply`` steps it
+without the ``params + zeros`` pass of the optax protocol: an accumulate-only
+micro-step then reads and writes only the accumulator.
 """
 
 from __future__ import annotations
 
+import operator
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from ..errors import ConfigError
 from ..pytrees import boxed_like, unbox
 from .in_place import with_in_place
 from .select import apply_if, update_if
@@ -42,13 +55,14 @@ from .select import apply_if, update_if
 
 class AccumulateState(NamedTuple):
     count: jax.Array  # micro-steps seen: the clock when none is handed in
-    acc: Any  # sum of grad / factor over the current group
+    acc: Any  # the current group's mean (or sum) so far
     updated: jax.Array  # whether the last call applied an update
     inner: Any
 
 
 class Accumulate(optax.GradientTransformationExtraArgs):
-    """The transformation ``accumulate`` returns; ``has_updated`` as in ``optax.MultiSteps``."""
+    """The transformation ``accumulate`` returns, with ``optax.MultiSteps``' methods:
+    ``has_updated(state)``, ``inner_opt`` and ``gradient_transformation()``."""
 
     __slots__ = ()
 
@@ -56,85 +70,146 @@ class Accumulate(optax.GradientTransformationExtraArgs):
     def has_updated(state: AccumulateState) -> jax.Array:
         return state.updated
 
+    @property
+    def inner_opt(self) -> optax.GradientTransformation:
+        """The wrapped transformation, as given."""
+        return self.update.inner_opt
 
-def _positive_int(name, value, allow_none=False):
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"accumulate: {name}={value!r} must be an int >= 1")
+    def gradient_transformation(self) -> Accumulate:
+        """This transformation itself (it already is one; ``optax.MultiSteps`` needs
+        the call): usable in ``optax.chain`` and from ``optax.inject_hyperparams``."""
+        return self
 
 
-def accumulate(inner: optax.GradientTransformation, every_k: int, max_iters: int | None = None,
-               flush_remainder: bool = True) -> Accumulate:
-    """Average ``every_k`` micro-steps' gradients, then apply ``inner`` once.
+def _group_size(value) -> int:
+    if callable(value):
+        raise ConfigError(
+            f"accumulate: every_k_schedule={value!r} is a callable; only a constant group "
+            "size is supported (an int >= 1, as MMSelfSup's update_interval). For a group "
+            "size that varies over training use optax.MultiSteps(inner, every_k_schedule=fn), "
+            "which also wraps the optax_selfsup optimizers")
+    try:
+        k = operator.index(value)
+    except TypeError:
+        k = None
+    if isinstance(value, bool) or k is None or k < 1:
+        raise ConfigError(f"accumulate: every_k_schedule={value!r} must be an int >= 1 "
+                          "(micro-steps per update)")
+    return k
+
+
+def accumulate(inner: optax.GradientTransformation, every_k_schedule: int,
+               use_grad_mean: bool = True, *, max_iters: int | None = None,
+               flush_remainder: bool = True,
+               accumulator_dtype: Any = jnp.float32) -> Accumulate:
+    """Average ``every_k_schedule`` micro-steps' gradients, then apply ``inner`` once.
+
+    Standing alone the same numbers as ``optax.MultiSteps(inner, every_k_schedule,
+    use_grad_mean, accumulator_dtype=accumulator_dtype)``; inside ``oss.clocked``
+    MMSelfSup's accumulation on the global micro-iteration (see the module docstring).
 
     Args:
-      inner: any optax transformation (it also receives ``iteration=``).
-      every_k: micro-steps per update (``update_interval`` / ``cumulative_iters``).
+      inner: any optax transformation (on a clock it also receives ``iteration=``).
+      every_k_schedule: micro-steps per update, an int (``update_interval`` /
+        ``cumulative_iters``); a callable is refused (use ``optax.MultiSteps``).
+      use_grad_mean: the mean of the group's gradients (True) or their sum.
       max_iters: the run's length in micro-steps; with ``flush_remainder`` its last
-        ``max_iters % every_k`` micro-steps form a final, shorter group (MMSelfSup).
-        None: no end of run is known, every group has ``every_k`` micro-steps.
-      flush_remainder: False for the fp16 hook's rule (always ``/every_k``).
+        ``max_iters % every_k_schedule`` micro-steps form a final, shorter group
+        (MMSelfSup). None: every group has ``every_k_schedule`` micro-steps.
+      flush_remainder: False for the fp16 hook's rule (always ``/k``).
+      accumulator_dtype: the accumulator's dtype, float32 as in ``optax.MultiSteps``;
+        None keeps the params' dtype (torch's ``.grad``; ``build_optimizer`` does).
     """
-    _positive_int("every_k", every_k)
-    _positive_int("max_iters", max_iters, allow_none=True)
+    every_k = _group_size(every_k_schedule)
+    if not isinstance(use_grad_mean, bool):
+        raise ConfigError(f"accumulate: use_grad_mean={use_grad_mean!r} must be True or False")
+    if max_iters is not None and (isinstance(max_iters, bool) or not isinstance(max_iters, int)
+                                  or max_iters < 1):
+        raise ConfigError(f"accumulate: max_iters={max_iters!r} must be an int >= 1 or None")
+    given = inner
     inner = optax.with_extra_args_support(inner)
     if max_iters is None:
         flush_remainder = False
     else:
         divisible = max_iters // every_k * every_k
         remainder = max_iters - divisible
+    flush = flush_remainder and bool(remainder)
+    acc_dtype = None if accumulator_dtype is None else jnp.dtype(accumulator_dtype)
 
     def init(params):
         params = unbox(params)
-        return AccumulateState(jnp.zeros((), jnp.int32), jax.tree.map(jnp.zeros_like, params),
+        return AccumulateState(jnp.zeros((), jnp.int32),
+                               jax.tree.map(lambda p: jnp.zeros_like(p, acc_dtype), params),
                                jnp.zeros((), bool), inner.init(params))
 
     def accumulated(grads, state, iteration):
-        """(it, is_update, the group's sum so far) for this micro-step."""
+        """(is_update, the group's mean or sum so far) for this micro-step."""
         it = state.count if iteration is None else iteration
-        factors = (every_k, remainder) if flush_remainder and remainder else (every_k,)
-        if len(factors) == 2:
+        if flush:
             in_full_group = it < divisible
             is_update = ((it + 1) % every_k == 0) | (it == max_iters - 1)
         else:
-            in_full_group = True
             is_update = (it + 1) % every_k == 0
-        first = it % every_k == 0  # a group's first micro-step (the remainder's too)
+        n = it % every_k  # micro-steps before this one in its group (remainder's too)
+        first = n == 0
+        if iteration is None:  # optax.MultiSteps' arithmetic
+            if use_grad_mean:
+                add = lambda a, g: jnp.where(first, g, a + (g - a) / (n + 1))
+            else:
+                add = lambda a, g: jnp.where(first, g, g + a)
+            return is_update, jax.tree.map(add, state.acc, unbox(grads))
+        factors = (every_k, remainder) if flush else (every_k,)
+        if not use_grad_mean:
+            factors = (1,)
         # g / f, as g * (1 / f) where that is exact (f a power of two): a multiply
         # costs far less than a divide over a whole gradient
         exact = all(f & (f - 1) == 0 for f in factors)
         pick = lambda *xs: xs[0] if len(xs) == 1 else jnp.where(in_full_group, *xs)
 
         def add(a, g):
-            if exact:
+            if factors == (1,):
+                pass
+            elif exact:
                 g = g * jnp.asarray(pick(*(1.0 / f for f in factors)), g.dtype)
             else:
                 g = g / jnp.asarray(pick(*factors), g.dtype)
             return jnp.where(first, g, a + g)
 
-        return it, is_update, jax.tree.map(add, state.acc, unbox(grads))
+        return is_update, jax.tree.map(add, state.acc, unbox(grads))
+
+    def clock(iteration):
+        """What the inner transformation is handed: the update's micro-iteration on a
+        clock; nothing standing alone (it counts its own updates, as in MultiSteps)."""
+        return {} if iteration is None else {"iteration": iteration}
+
+    def like(tree, template):  # ``tree`` cast leaf by leaf to ``template``'s dtypes
+        return jax.tree.map(lambda x, t: x.astype(t.dtype), tree, template)
 
     def update(grads, state, params=None, *, iteration=None, hparams_only=False, **extra):
         if hparams_only:  # see select.update_if
-            it = state.count if iteration is None else iteration
-            _, inner_state = inner.update(unbox(grads), state.inner, params, iteration=it,
-                                          hparams_only=True, **extra)
+            _, inner_state = inner.update(unbox(grads), state.inner, params,
+                                          hparams_only=True, **clock(iteration), **extra)
             return grads, state._replace(inner=inner_state)
-        it, is_update, acc = accumulated(grads, state, iteration)
-        # the accumulator's buffer carries the inner update out (select.update_if)
-        out, inner_state = update_if(is_update, inner, acc, state.inner, params,
-                                     iteration=it, **extra)
+        is_update, acc = accumulated(grads, state, iteration)
+        # the inner sees the gradients' dtype (MultiSteps: ``cast_like``). Where that is
+        # the accumulator's, its buffer carries the inner update out (select.update_if)
+        carry = like(acc, unbox(grads))
+        out, inner_state = update_if(is_update, inner, carry, state.inner, params,
+                                     **clock(iteration), **extra)
         new_updates = jax.tree.map(lambda o: jnp.where(is_update, o, jnp.zeros_like(o)), out)
         # after an update ``out`` holds the update (scratch until the next group starts)
+        new_acc = jax.tree.map(lambda o, a, s: (o if o.dtype == s.dtype else a).astype(s.dtype),
+                               out, acc, state.acc)
         return (boxed_like(new_updates, grads),
-                AccumulateState(state.count + 1, out, is_update, inner_state))
+                AccumulateState(state.count + 1, new_acc, is_update, inner_state))
 
     def apply(grads, state, params, *, iteration=None, **extra):
-        """update_and_apply: on an accumulate-only micro-step only ``acc += g / k`` runs."""
-        it, is_update, acc = accumulated(grads, state, iteration)
-        params, inner_state = apply_if(is_update, inner, acc, state.inner, params,
-                                       iteration=it, **extra)
-        return params, AccumulateState(state.count + 1, acc, is_update, inner_state)
+        """update_and_apply: on an accumulate-only micro-step only the accumulation runs."""
+        is_update, acc = accumulated(grads, state, iteration)
+        params, inner_state = apply_if(is_update, inner, like(acc, unbox(grads)), state.inner,
+                                       params, **clock(iteration), **extra)
+        return params, AccumulateState(state.count + 1, like(acc, state.acc), is_update,
+                                       inner_state)
 
+    update.inner_opt = given
     return with_in_place(Accumulate(init, update), apply)
