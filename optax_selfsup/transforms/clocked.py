@@ -2,7 +2,10 @@
 
 ``clocked(inner)`` keeps the global iteration ``it`` (0-based, one per call of
 ``update``) and hands it to ``inner`` as ``iteration=it``; inner
-transformations never keep a clock of their own that could drift.
+transformations never keep a clock of their own that could drift. Without it
+each piece counts its own calls (optax's convention); ``oss.accumulate`` is then
+``optax.MultiSteps`` (its inner counts updates), and inside ``clocked`` it is
+MMSelfSup's accumulation (its inner reads the update's micro-iteration).
 """
 
 from __future__ import annotations
