@@ -8,7 +8,7 @@ booleans, None, lists ``[a,b]`` / ``a,b`` and tuples ``(a,b)``, nested.
 from __future__ import annotations
 
 from ..errors import ConfigError
-from .files import merge
+from .mmcv1_files import merge
 
 
 def _parse_scalar(text: str):
