@@ -55,6 +55,33 @@ class Range:
                 f"{self.high:g}{')' if self.high_open else ']'}")
 
 
+# The compiled step counts iterations in int32 (its clocks and step counters): an
+# iteration count in a config must not exceed this, on every backend and under x64 alike.
+ITERATION_LIMIT = 2**31 - 1
+# The largest factor a schedule may apply to its base value (``value / base``): a float32
+# value stays finite for every base below 2**27.
+MAX_FACTOR = 2.0**100
+
+
+def is_concrete_int(value) -> bool:
+    """A Python or NumPy integer (not a bool)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def not_a_number(value, integer: bool = False) -> str | None:
+    """Why ``value`` is not a (finite or infinite, never NaN) number / int, or None if it is.
+
+    Strings are never read as numbers and bools are not numbers; NumPy numbers count.
+    """
+    if integer:
+        return None if is_concrete_int(value) else f"must be an int, got {kind_of(value)}"
+    if not is_concrete_number(value):
+        return f"must be a number, got {kind_of(value)}"
+    if math.isnan(float(value)):
+        return "is NaN; it must be a number"
+    return None
+
+
 # the default of an argument that has none (``register_optimizer(defaults=dict(lr=REQUIRED))``)
 REQUIRED = object()
 ANY = Range()
@@ -76,7 +103,8 @@ def _passes_unchecked(value) -> bool:
     return callable(value) and not isinstance(value, (type, Mapping, list, tuple))
 
 
-def _kind(value, number: bool = True) -> str:
+def kind_of(value, number: bool = True) -> str:
+    """What ``value`` is, for an error message: 'None', 'a string (...)', 'a bool', 'a float64'."""
     if value is None:
         return "None"
     if isinstance(value, str):
@@ -99,7 +127,7 @@ def check_number(name: str, value, valid: Range = ANY):
     if isinstance(value, np.ndarray) and value.ndim > 0:
         return value
     if not is_concrete_number(value):
-        raise _number_error(name, value, valid, f", got {_kind(value)}")
+        raise _number_error(name, value, valid, f", got {kind_of(value)}")
     number = float(value[()] if isinstance(value, np.ndarray) else value)
     if number not in valid:
         raise ConfigError(f"{name}={value!r} must be {valid}" if not math.isnan(number) else
@@ -115,7 +143,7 @@ def check_tuple(name: str, value, valid: tuple[Range, ...], key: str = ""):
     n, key = len(valid), key or name
     what = f"a tuple of {n} numbers ({', '.join(f'{key}[{i}] {r}' for i, r in enumerate(valid))})"
     if not isinstance(value, (tuple, list)):
-        raise ConfigError(f"{name}={value!r} must be {what}, got {_kind(value)}")
+        raise ConfigError(f"{name}={value!r} must be {what}, got {kind_of(value)}")
     if len(value) != n:
         raise ConfigError(f"{name}={value!r} must be {what}, got {len(value)} value(s)")
     for i, (item, rng) in enumerate(zip(value, valid)):
@@ -129,7 +157,7 @@ def check_tuple(name: str, value, valid: tuple[Range, ...], key: str = ""):
 def check_flag(name: str, value):
     if _passes_unchecked(value) or isinstance(value, (bool, np.bool_)):
         return value
-    raise ConfigError(f"{name}={value!r} must be True or False, got {_kind(value, False)}")
+    raise ConfigError(f"{name}={value!r} must be True or False, got {kind_of(value, False)}")
 
 
 def check_value(name: str, key: str, value, default, valid=None):

@@ -13,7 +13,8 @@ import math
 import numbers
 
 from ..errors import ConfigError
-from ..options import Options
+from ..options import ITERATION_LIMIT_TEXT, Options
+from ..validation import ITERATION_LIMIT, is_concrete_number, kind_of, not_a_number
 
 HOOK_TYPES = ("OptimizerHook", "DistOptimizerHook", "GradientCumulativeOptimizerHook",
               "Fp16OptimizerHook", "GradAccumFp16OptimizerHook")
@@ -41,10 +42,32 @@ def _grad_clip(value):
     norm_type = opts.get("norm_type", 2)
     if isinstance(norm_type, str) and norm_type.lower() == "inf":
         norm_type = math.inf
-    if not isinstance(norm_type, numbers.Real) or not norm_type > 0:
-        opts.fail("norm_type", norm_type, "must be a number > 0 or inf")
+    if not_a_number(norm_type) or not norm_type > 0:  # a bool is not a number (True != 1)
+        got = "" if is_concrete_number(norm_type) else f", got {kind_of(norm_type)}"
+        opts.fail("norm_type", norm_type, f"must be a number > 0 or inf (or 'inf'){got}")
     opts.finish()
     return float(max_norm), float(norm_type)
+
+
+def _frozen_layers(opts: Options) -> dict:
+    """``frozen_layers_cfg``: name substring -> the iteration before which it is frozen
+    (an int >= 0 that the int32 step counter holds; NumPy ints are ints)."""
+    frozen = opts.get("frozen_layers_cfg", {}) or {}
+    what = "must be a dict from name substring to an iteration count (int >= 0)"
+    if not isinstance(frozen, dict):
+        opts.fail("frozen_layers_cfg", frozen, what)
+    out = {}
+    for name, n in frozen.items():
+        entry = f"{name!r}: {n!r}"
+        if not isinstance(name, str):
+            opts.fail("frozen_layers_cfg", frozen, f"{what}; the key {name!r} is not a string")
+        why = not_a_number(n, integer=True)
+        if why or n < 0:
+            opts.fail("frozen_layers_cfg", frozen, f"{what}; {entry} " + (why or "is < 0"))
+        if n > ITERATION_LIMIT:
+            opts.fail("frozen_layers_cfg", frozen, f"{what}; {entry} {ITERATION_LIMIT_TEXT}")
+        out[name] = int(n)
+    return out
 
 
 def _loss_scale(value, where):
@@ -81,16 +104,11 @@ def parse_hooks(cfg: dict) -> HookSettings:
     key = "cumulative_iters" if hook_type == "GradientCumulativeOptimizerHook" else \
         "update_interval"
     if hook_type != "OptimizerHook":
-        k = opts.number(key, 1, integer=True, low=1)
+        k = opts.number(key, 1, integer=True, low=1, iterations=True)
     else:
         k = 1
     grad_clip = _grad_clip(opts.get("grad_clip", None))
-    frozen = opts.get("frozen_layers_cfg", {}) or {}
-    if not isinstance(frozen, dict) or not all(
-            isinstance(s, str) and isinstance(n, int) and not isinstance(n, bool) and n >= 0
-            for s, n in frozen.items()):
-        opts.fail("frozen_layers_cfg", frozen, "must be a dict from name substring to an "
-                  "iteration count (int >= 0)")
+    frozen = _frozen_layers(opts)
     loss_scale = None
     if hook_type in _FP16_TYPES:
         loss_scale = _loss_scale(opts.get("loss_scale", 512.0), "optimizer_config.loss_scale")

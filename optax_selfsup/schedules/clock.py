@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..errors import ConfigError, choices
+from ..validation import ITERATION_LIMIT, is_concrete_int, kind_of
 
 RUNNER_TYPES = ("EpochBasedRunner", "IterBasedRunner")
 
@@ -40,20 +41,25 @@ class Clock:
                 f"runner.type={runner_type!r} is unknown; valid types are {choices(RUNNER_TYPES)}"
             )
         if steps_per_epoch is not None:
-            _positive_int("steps_per_epoch", steps_per_epoch)
+            steps_per_epoch = _positive_int("steps_per_epoch", steps_per_epoch)
         if runner_type == "EpochBasedRunner":
             if max_epochs is None:
                 raise ConfigError(
                     "runner.max_epochs is required for an EpochBasedRunner run "
                     "(use runner_type='IterBasedRunner' with max_iters for an iteration-based run)"
                 )
-            _positive_int("runner.max_epochs", max_epochs)
+            max_epochs = _positive_int("runner.max_epochs", max_epochs)
             if steps_per_epoch is None:
                 raise ConfigError(
                     "steps_per_epoch is required for an EpochBasedRunner run: it is the data "
                     "loader length, needed for max_iters = max_epochs * steps_per_epoch"
                 )
             total = max_epochs * steps_per_epoch
+            if total > ITERATION_LIMIT:
+                raise ConfigError(
+                    f"runner.max_epochs * steps_per_epoch = {max_epochs} * {steps_per_epoch} = "
+                    f"{total} iterations is past {ITERATION_LIMIT} (2**31 - 1), the most "
+                    "iterations the compiled step counts (int32)")
             if max_iters is not None and max_iters != total:
                 raise ConfigError(
                     f"max_iters={max_iters} contradicts max_epochs * steps_per_epoch = {total} "
@@ -62,7 +68,7 @@ class Clock:
             return cls(runner_type, total, steps_per_epoch, max_epochs)
         if max_iters is None:
             raise ConfigError("runner.max_iters is required for an IterBasedRunner run")
-        _positive_int("runner.max_iters", max_iters)
+        max_iters = _positive_int("runner.max_iters", max_iters)
         if max_epochs is not None:
             raise ConfigError(
                 "runner.max_epochs is not used by an IterBasedRunner run; give max_iters only"
@@ -88,6 +94,13 @@ class Clock:
         )
 
 
-def _positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+def _positive_int(name: str, value) -> int:
+    """A Python or NumPy int > 0 that an int32 iteration counter holds, as a Python int."""
+    if not is_concrete_int(value):
+        raise ConfigError(f"{name}={value!r} must be a positive int, got {kind_of(value)}")
+    if value <= 0:
         raise ConfigError(f"{name}={value!r} must be a positive int")
+    if value > ITERATION_LIMIT:
+        raise ConfigError(f"{name}={value!r} is past {ITERATION_LIMIT} (2**31 - 1), the most "
+                          "iterations the compiled step counts (int32)")
+    return int(value)

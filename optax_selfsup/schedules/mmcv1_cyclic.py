@@ -8,28 +8,34 @@ of them require ``by_epoch=False``.
 from __future__ import annotations
 
 import dataclasses
-import numbers
 
 import jax.numpy as jnp
 
 from ..errors import ConfigError
 from ..options import Options
+from ..validation import MAX_FACTOR
 from .anneal import anneal, const_pow, offset, ratio
 from .mmcv1_policies import Policy, PolicyContext
 
 ANNEAL_STRATEGIES = ("cos", "linear")
 
 
+RATIO = dict(low=0, high=MAX_FACTOR, finite=True)  # a factor of the base value
+
+
 def _target_ratio(opts: Options, default):
-    """mmcv's target_ratio: a number r means (r, r/1e5); a 1-sequence likewise."""
+    """mmcv's target_ratio: a number r means (r, r/1e5); a 1-sequence likewise. Each
+    ratio >= 0: the values are mixtures of base, base*hi and base*lo."""
     value = opts.get("target_ratio", default)
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return float(value), value / 1e5
-    if isinstance(value, (list, tuple)) and len(value) == 1:
-        return float(value[0]), value[0] / 1e5
-    if isinstance(value, (list, tuple)) and len(value) == 2:
-        return float(value[0]), float(value[1])
-    opts.fail("target_ratio", value, "must be a number or a tuple of one or two numbers")
+    if isinstance(value, (list, tuple)):
+        if len(value) not in (1, 2):
+            opts.fail("target_ratio", value, "must be a number or a tuple of one or two "
+                      "numbers")
+        ratios = opts.numbers("target_ratio", value, **RATIO)
+    else:
+        ratios = [opts.check_number("target_ratio", value, value, **RATIO)]
+    hi = float(ratios[0])
+    return hi, float(ratios[1]) if len(ratios) == 2 else hi / 1e5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +58,7 @@ class Cyclic(Policy):
     def from_config(cls, opts: Options, ctx: PolicyContext):
         default = (10, 1e-4) if ctx.kind == "lr" else (0.85 / 0.95, 1)
         hi, lo = _target_ratio(opts, default)
-        times = opts.number("cyclic_times", 1, integer=True, low=1)
+        times = opts.number("cyclic_times", 1, integer=True, low=1, iterations=True)
         up_ratio = opts.number("step_ratio_up", 0.4, low=0, high=1, high_open=True)
         gamma = opts.number("gamma", 1.0, low=0, low_open=True, high=1)
         strategy = opts.choice("anneal_strategy", ANNEAL_STRATEGIES, "cos")
@@ -110,13 +116,12 @@ def _check_phases(opts: Options, phases, last_it: int):
 
 
 def _per_group(opts: Options, key, value):
+    """A number >= 0, or a non-empty list of them (one per param group)."""
     if isinstance(value, (list, tuple)):
-        if not value or not all(isinstance(v, numbers.Real) for v in value):
+        if not value:
             opts.fail(key, value, "must be a number or a list of numbers, one per param group")
-        return tuple(float(v) for v in value)
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return float(value)
-    opts.fail(key, value, "must be a number or a list of numbers, one per param group")
+        return tuple(float(v) for v in opts.numbers(key, value, low=0, finite=True))
+    return float(opts.check_number(key, value, value, low=0, finite=True))
 
 
 def _pick(name, value, group_index):
@@ -132,10 +137,7 @@ def _pick(name, value, group_index):
 
 
 def _pct_start(opts: Options):
-    pct = opts.get("pct_start", 0.3)
-    if not isinstance(pct, float) or not 0 <= pct <= 1:
-        opts.fail("pct_start", pct, "must be a float in [0, 1]")
-    return pct
+    return opts.fraction("pct_start", 0.3)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,17 +156,23 @@ class OneCycleLr(Policy):
     @classmethod
     def from_config(cls, opts, ctx):
         max_lr = _per_group(opts, "max_lr", opts.get("max_lr"))
-        total = opts.number("total_steps", None, integer=True, low=1, allow_none=True)
+        total = opts.number("total_steps", None, integer=True, low=1, allow_none=True,
+                            iterations=True)
         total = ctx.max_iters if total is None else total
         if total < ctx.max_iters:
             opts.fail("total_steps", total, f"is shorter than the run ({ctx.max_iters} "
                       "iterations)")
         pct = _pct_start(opts)
         strategy = opts.choice("anneal_strategy", ANNEAL_STRATEGIES, "cos")
-        div = opts.number("div_factor", 25, low=0, low_open=True)
-        final_div = opts.number("final_div_factor", 1e4, low=0, low_open=True)
+        # the lr moves between max_lr/div, max_lr and max_lr/(div*final): factors <= 2**100
+        div = opts.number("div_factor", 25, low=1 / MAX_FACTOR, finite=True)
+        final_div = opts.number("final_div_factor", 1e4, low=0, low_open=True, finite=True)
+        if div * final_div < 1 / MAX_FACTOR:
+            opts.fail("final_div_factor", final_div, f"(with div_factor={div!r}) makes the "
+                      "final lr max_lr/(div_factor*final_div_factor) more than 2**100 times "
+                      "max_lr")
         # values: index 0 -> 1, 1 -> div, 2 -> 1/final_div (ratios of the base)
-        if opts.get("three_phase", False):
+        if opts.flag("three_phase", False):
             phases = ((pct * total - 1, 0, 1), (2 * pct * total - 2, 1, 0), (total - 1, 0, 2))
         else:
             phases = ((pct * total - 1, 0, 1), (total - 1, 1, 2))
@@ -202,7 +210,7 @@ class OneCycleMomentum(Policy):
         strategy = opts.choice("anneal_strategy", ANNEAL_STRATEGIES, "cos")
         n = ctx.max_iters
         # values: index 0 -> base_momentum, 1 -> max_momentum
-        if opts.get("three_phase", False):
+        if opts.flag("three_phase", False):
             phases = ((pct * n - 1, 1, 0), (2 * pct * n - 2, 0, 1), (n - 1, 1, 1))
         else:
             phases = ((pct * n - 1, 1, 0), (n - 1, 0, 1))

@@ -35,16 +35,23 @@ _HOOK_SUFFIX = {"lr": "LrUpdaterHook", "momentum": "MomentumUpdaterHook"}
 
 @dataclasses.dataclass(frozen=True)
 class Schedule:
-    """One configured lr or momentum schedule: ``value = schedule(it, base)``."""
+    """One configured lr or momentum schedule: ``value = schedule(it, base)``.
+
+    Past the run's end (``it >= max_iters``, which mmcv never reaches) every policy
+    holds its value of iteration ``max_iters - 1``; ``max_iters=None`` holds nothing.
+    """
 
     kind: str
     policy: Policy
     by_epoch: bool
     steps_per_epoch: int | None
     warmup: Warmup | None
+    max_iters: int | None = None
 
     def __call__(self, it, base):
         it = as_iteration(it)
+        if self.max_iters is not None:
+            it = jnp.minimum(it, self.max_iters - 1)
         progress = it // self.steps_per_epoch if self.by_epoch else it
         regular = self.policy(progress, base)
         return regular if self.warmup is None else self.warmup(it, regular)
@@ -84,9 +91,7 @@ def parse_schedule(config: dict | None, kind: str, clock: Clock, *,
     cls = registry.get(_policy_name(opts, kind), f"{where}.policy")
     iteration_only = getattr(cls, "iteration_only", False)
 
-    by_epoch = opts.get("by_epoch", clock.epoch_based and not iteration_only)
-    if not isinstance(by_epoch, bool):
-        opts.fail("by_epoch", by_epoch, "must be True or False")
+    by_epoch = opts.flag("by_epoch", clock.epoch_based and not iteration_only)
     if by_epoch and iteration_only:
         opts.fail("by_epoch", by_epoch, f"is not supported by the {cls.name} policy "
                   "(upstream: only by_epoch=False)")
@@ -105,10 +110,11 @@ def parse_schedule(config: dict | None, kind: str, clock: Clock, *,
         max_progress=clock.max_epochs if by_epoch else clock.max_iters,
         max_iters=clock.max_iters,
         warmup_progress=warmup_progress,
+        steps_per_epoch=clock.steps_per_epoch,
     )
     policy = cls.from_config(opts, ctx)
     opts.finish()
-    return Schedule(kind, policy, by_epoch, clock.steps_per_epoch, warmup)
+    return Schedule(kind, policy, by_epoch, clock.steps_per_epoch, warmup, clock.max_iters)
 
 
 def _constant(value):

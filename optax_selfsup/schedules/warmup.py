@@ -20,7 +20,8 @@ import dataclasses
 import jax.numpy as jnp
 
 from ..errors import ConfigError
-from ..options import Options
+from ..options import ITERATION_LIMIT_TEXT, Options
+from ..validation import ITERATION_LIMIT
 from .anneal import float_dtype, ratio
 from .clock import Clock
 
@@ -61,9 +62,7 @@ def parse_warmup(opts: Options, kind: str, clock: Clock, *, plain_linear: bool) 
         opts.fail("warmup", warmup, f"is not one of None, {', '.join(map(repr, WARMUP_TYPES))}")
     by_epoch = False
     if kind == "lr":
-        by_epoch = opts.get("warmup_by_epoch", False)
-        if not isinstance(by_epoch, bool):
-            opts.fail("warmup_by_epoch", by_epoch, "must be True or False")
+        by_epoch = opts.flag("warmup_by_epoch", False)
         if by_epoch and not clock.epoch_based:
             raise ConfigError(
                 f"{opts.where}.warmup_by_epoch=True is refused under IterBasedRunner: there "
@@ -74,9 +73,12 @@ def parse_warmup(opts: Options, kind: str, clock: Clock, *, plain_linear: bool) 
         opts.get("warmup_iters", 0)
         opts.get("warmup_ratio", None)
         return None
-    iters = opts.number("warmup_iters", integer=True, low=0, low_open=True)
+    iters = opts.number("warmup_iters", integer=True, low=0, low_open=True, iterations=True)
     rat = opts.number("warmup_ratio", 0.1 if kind == "lr" else 0.9, low=0, low_open=True,
                       high=1)
     length = iters * clock.steps_per_epoch if by_epoch else iters
+    if length > ITERATION_LIMIT:
+        opts.fail("warmup_iters", iters, f"epochs (warmup_by_epoch=True) * steps_per_epoch "
+                  f"{clock.steps_per_epoch} = {length} iterations {ITERATION_LIMIT_TEXT}")
     return Warmup(warmup, length, float(rat), divide=(kind == "momentum"),
                   plain_linear=plain_linear)
