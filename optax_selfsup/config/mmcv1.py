@@ -18,7 +18,12 @@ from ..errors import ConfigError, choices
 from ..names import leaf_names, torch_names
 from ..paramwise.layer_decay import swin_layer_decay, vit_layer_decay
 from ..paramwise.norm_layers import warn_uneven_norm_layers
-from ..paramwise.regex_rules import check_optimizer_values, resolve_paramwise, warn_unmatched
+from ..paramwise.regex_rules import (
+    check_groups,
+    check_optimizer_values,
+    resolve_paramwise,
+    warn_unmatched,
+)
 from ..pytrees import unbox
 from ..schedules.clock import Clock
 from ..schedules.schedule import parse_schedule
@@ -96,6 +101,7 @@ def plan_mmcv1(cfg: dict, params, *, steps_per_epoch=None, name_map="default",
         groups, unmatched = resolve_paramwise(names, dict(cfg["optimizer"]), paramwise)
         warn_unmatched(unmatched)
     hparams = [{k: g.get(k, v) for k, v in base.items()} for g in groups]
+    check_groups(rule, names, hparams, paramwise)
     # MMSelfSup 0.x: one torch param group per parameter, in named_parameters order, also
     # without paramwise_options (its constructor turns a missing dict into {})
     group_of, num_groups = list(range(len(names))), len(names)
@@ -116,7 +122,7 @@ def plan_mmcv1(cfg: dict, params, *, steps_per_epoch=None, name_map="default",
     hooks = parse_hooks(cfg)
     check_params(params)  # after every config check: config errors come first
     fix_lr = [bool(g.get("fix_lr", False)) for g in groups]
-    frozen = frozen_until(names, hooks.frozen_layers)
+    frozen = frozen_until(names, hooks.frozen_layers, "optimizer_config.frozen_layers_cfg")
     settings = [tuple(sorted({**h, "fix_lr": f, "frozen_until": n}.items(), key=str))
                 for h, f, n in zip(hparams, fix_lr, frozen)]
     shapes = [jnp.shape(x) for x in jax.tree.leaves(params)]
