@@ -50,11 +50,20 @@ def build_optimizer(cfg: dict, params, *, steps_per_epoch: int | None = None,
     """
     params = unbox(params)
     plan = plan_optimizer(cfg, params, steps_per_epoch=steps_per_epoch, name_map=name_map)
+    return build_from_plan(plan, params)
+
+
+def build_from_plan(plan: Plan, params) -> optax.GradientTransformationExtraArgs:
+    """The transformation a ``Plan`` describes (from any generation's reader), for
+    ``params`` (the tree it was planned for)."""
+    params = unbox(params)
+    if plan.clock is None:
+        raise ValueError("build_from_plan needs a plan made with schedules=True")
     columns = {k: _tree(params, [h[k] for h in plan.hparams]) for k in plan.rule.defaults}
     lr_override = None
     if plan.simsiam is not None and any(plan.fix_lr):
         lr_override = (_tree(params, plan.fix_lr), plan.simsiam.lr, simsiam_active(plan))
-    group_index = (_tree(params, list(range(len(plan.names)))) if plan.grouped else 0)
+    group_index = _tree(params, plan.group_of)  # per-group schedule lists (OneCycle)
     hooks = plan.hooks
     tx = torch_optimizer(plan.rule, lr_schedule=plan.lr_schedule,
                          momentum_schedule=plan.momentum_schedule, group_index=group_index,

@@ -15,7 +15,8 @@ from .transforms.torch_optimizer import resolve_rule, torch_optimizer
 
 
 def register_optimizer(name: str, *, defaults: dict, momentum_key=None, init_slots=None,
-                       flags=(), validate=None, reads_step=True, force=False):
+                       flags=(), validate=None, reads_step=True, shared_args=(),
+                       force=False):
     """Decorator: register ``step(g, p, slots, h, t) -> (new_p, slots)`` as ``name``.
 
     ``defaults`` lists the keyword arguments with their defaults (``REQUIRED``
@@ -23,13 +24,17 @@ def register_optimizer(name: str, *, defaults: dict, momentum_key=None, init_slo
     drive it; ``init_slots(p, h)`` gives the per-tensor state. ``reads_step=False``
     (or a function of a tensor's hyperparameters ``h -> bool``) keeps no step count
     for the tensors whose update never reads ``t`` (it is then passed as None).
+    ``shared_args`` names the arguments your torch optimizer reads once for all param
+    groups (from its constructor, not from the group): a paramwise rule setting one is
+    refused, as upstream would ignore it.
     """
     reads = reads_step if callable(reads_step) else (lambda h, value=bool(reads_step): value)
 
     def add(step):
         rule = Rule(name, dict(defaults), step,
                     init_slots or (lambda p, h: {}), momentum_key,
-                    validate or (lambda h: None), tuple(flags), reads_step=reads)
+                    validate or (lambda h: None), tuple(flags), reads_step=reads,
+                    shared_args=tuple(shared_args))
         OPTIMIZERS.register(name, rule, force=force)
         return step
 

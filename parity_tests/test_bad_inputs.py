@@ -200,6 +200,50 @@ CASES = [
     ("SimSiamHook negative lr", hooks(custom_hooks=[dict(type="SimSiamHook", fix_pred_lr=True,
                                                          lr=-1)]),
      ["custom_hooks[0].lr=-1", ">= 0"]),
+    # one param group per parameter (MMSelfSup 0.x), also without paramwise_options
+    ("max_lr list too short", hooks(lr_config=dict(policy="OneCycle", max_lr=[0.1, 0.2])),
+     ["lr_config.max_lr has 2 values", "5 parameters", "one param group per parameter"]),
+    ("max_momentum list too long", lambda tmp: build(
+        dict(type="SGD", lr=0.1, momentum=0.9),
+        momentum_config=dict(policy="OneCycle", max_momentum=[0.95] * 6)),
+     ["momentum_config.max_momentum has 6 values", "5 parameters"]),
+    # arguments read once for all groups upstream: a rule setting one is refused
+    ("LARS eps from a rule", lambda tmp: build(dict(type="LARS", lr=0.1, paramwise_options={
+        "bias": dict(eps=1e-3)})),
+     ["optimizer.paramwise_options['bias'] sets eps=0.001", "backbone.bn1.bias",
+      "LARS reads one eps for all param groups", "optimizer.eps=1e-08"]),
+    ("LARS eps_mult from a rule", lambda tmp: build(dict(
+        type="LARS", lr=0.1, eps=1e-6, paramwise_options={"bn": dict(eps_mult=10.0)})),
+     ["paramwise_options['bn'] sets eps_mult=", "one eps for all param groups"]),
+    ("Adagrad initial_accumulator_value from a rule", lambda tmp: build(dict(
+        type="Adagrad", paramwise_options={"head": dict(initial_accumulator_value=0.1)})),
+     ["paramwise_options['head'] sets initial_accumulator_value=0.1", "head.fc.weight",
+      "one initial_accumulator_value for all param groups"]),
+    # a rule leaving a group invalid names the rule, the parameter and the values
+    ("nesterov rule without momentum", lambda tmp: build(dict(
+        type="SGD", lr=0.1, paramwise_options={"bias": dict(nesterov=True)})),
+     ["param group of backbone.bn1.bias", "'bias' sets nesterov=True",
+      "momentum=0.0, dampening=0.0", "momentum > 0 and dampening = 0"]),
+    ("nesterov rule with dampening", sgd_rule(nesterov=True, dampening=0.1),
+     ["param group of backbone.bn1.bias", "'bias' sets nesterov=True, dampening=0.1",
+      "momentum=0.9, dampening=0.1"]),
+    ("LARS rule zeroing the momentum of nesterov", lambda tmp: build(dict(
+        type="LARS", lr=0.1, momentum=0.9, nesterov=True,
+        paramwise_options={"head": dict(momentum_mult=0.0)})),
+     ["param group of head.fc.weight", "'head' sets momentum_mult=0.0",
+      "(got momentum=0.0, dampening=0.0)"]),
+    # custom_hooks: MMSelfSup's train entry point asserts a list of dicts
+    ("custom_hooks a dict", hooks(custom_hooks=dict(type="SimSiamHook", fix_pred_lr=True,
+                                                    lr=0.05)),
+     ["custom_hooks must be a list", "got dict", "[dict(type='SimSiamHook'"]),
+    ("custom_hooks a string", hooks(custom_hooks="SimSiamHook"),
+     ["custom_hooks must be a list", "got str: 'SimSiamHook'"]),
+    ("custom_hooks a tuple", hooks(custom_hooks=(dict(type="SimSiamHook"),)),
+     ["custom_hooks must be a list", "got tuple"]),
+    ("custom_hooks item a string", hooks(custom_hooks=["SimSiamHook"]),
+     ["custom_hooks[0] must be a dict", "'SimSiamHook'"]),
+    ("custom_hooks item without type", hooks(custom_hooks=[dict(fix_pred_lr=True, lr=0.1)]),
+     ["custom_hooks[0] must be a dict with a 'type'", "(no 'type')"]),
     # the params tree
     ("int32 params", lambda tmp: build(params={"w": jnp.ones(2), "step": jnp.zeros(2, jnp.int32)}),
      ["params", "'step'", "int32", "floating-point"]),
@@ -302,6 +346,20 @@ def test_a_non_dict_option_matching_nothing_warns_and_trains_as_upstream():
     assert param_error(ours[-1], plain[-1]) == 0.0
 
 
+def test_a_frozen_layers_key_matching_nothing_warns_and_trains_as_upstream():
+    cfg = dict(SMALL_RUN, optimizer=dict(type="SGD", lr=0.1, momentum=0.9),
+               optimizer_config=dict(frozen_layers_cfg={"prototypes": 4, "protoypes": 6}))
+    values, grads = initial_values(), gradients(6)
+    with pytest.warns(UserWarning, match="frozen_layers_cfg") as record:
+        ours, *_ = run_jax(cfg, values, grads, 3)
+    text = " ".join(str(w.message) for w in record if "frozen_layers_cfg" in str(w.message))
+    assert "'protoypes'" in text and "freeze nothing" in text
+    assert "did you mean 'prototypes.weight'" in text
+    assert "'prototypes'," not in text  # the key that matches is not reported
+    ref, *_ = run_torch(cfg, values, grads, 3)
+    assert param_error(ours[-1], ref[-1]) <= 1e-6
+
+
 def test_a_misspelt_option_warns_with_the_closest_valid_key():
     cfg = dict(optimizer=dict(type="SGD", lr=0.1, paramwise_options={
         "bias": dict(weight_decy=0.0)}), runner=RUNNER)
@@ -373,3 +431,9 @@ def test_file_dirname_is_a_string_never_code(tmp_path):
     posix = str(folder).replace(os.sep, "/")
     assert cfg == dict(work_dir=f"{posix}/out", name="cfg", ext=".py")
     assert oss.load_config(folder / "cfg.json") == dict(work_dir=f"{posix}/w")
+
+
+@pytest.mark.parametrize("value", [None, [], {}, ""])
+def test_empty_custom_hooks_mean_none(value):
+    """Upstream's train entry point skips a falsy custom_hooks before asserting a list."""
+    build(custom_hooks=value)

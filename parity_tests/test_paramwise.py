@@ -260,3 +260,21 @@ def test_accumulation_state_holds_one_buffer_and_no_params_copy():
     state_size = sum(x.size for x in jax.tree.leaves(state))
     # accumulator + LARS momentum buffer, plus per-leaf scalars (steps, lr, momentum, clock)
     assert 2 * param_size <= state_size <= 2 * param_size + 4 * len(MODEL) + 2
+
+
+def test_torch_reads_one_adagrad_initial_accumulator_value_and_checks_no_group():
+    """Why such rules are refused: torch fills every group's Adagrad ``sum`` from the
+    constructor's value (a group's own is ignored), and checks nesterov only for the
+    optimizer's own arguments (a group's nesterov without momentum runs)."""
+    p, q = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
+    adagrad = torch.optim.Adagrad([dict(params=[p]), dict(params=[q],
+                                                          initial_accumulator_value=0.5)],
+                                  initial_accumulator_value=0.1)
+    assert torch.all(adagrad.state[q]["sum"] == 0.1)
+    torch.optim.SGD([dict(params=[p]), dict(params=[q], nesterov=True)], lr=0.1)  # no error
+    lars = torch_ref.LARS([dict(params=[p]), dict(params=[q], eps=1.0)], lr=0.1)
+    p.grad, q.grad = torch.ones(2), torch.ones(2)
+    with torch.no_grad():
+        p.fill_(1.0), q.fill_(1.0)
+    lars.step()
+    assert torch.equal(p, q)  # MMSelfSup's LARS: one self.eps, the group's is ignored

@@ -60,7 +60,11 @@ def build(cfg: dict, named_parameters, steps_per_epoch=None) -> Built:
     optimizer = build_torch_optimizer(cfg["optimizer"], named)
     hooks = [build_schedule_hook(cfg.get("lr_config"), "lr", runner_type),
              build_schedule_hook(cfg.get("momentum_config"), "momentum", runner_type)]
-    for hook in cfg.get("custom_hooks") or []:
+    custom = cfg.get("custom_hooks")
+    if custom:  # MMSelfSup 0.x apis/train.py asserts a list of dicts
+        assert isinstance(custom, list), f"custom_hooks expect list type, got {type(custom)}"
+    for hook in custom or []:
+        assert isinstance(hook, dict), f"custom_hooks items expect dict, got {type(hook)}"
         if hook.get("type") == "SimSiamHook":
             hook = dict(hook)
             hook.pop("type")

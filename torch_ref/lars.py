@@ -22,7 +22,8 @@ class LARS(Optimizer):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                        nesterov=nesterov, eta=eta, eps=eps)
+                        nesterov=nesterov, eta=eta)
+        self.eps = eps  # upstream: one eps for all groups (a group's 'eps' key is ignored)
         super().__init__(params, defaults)
 
     @torch.no_grad()
@@ -45,7 +46,7 @@ class LARS(Optimizer):
                     w_norm = torch.norm(p).item()
                     g_norm = torch.norm(d_p).item()
                     if w_norm != 0 and g_norm != 0:
-                        local_lr = eta * w_norm / (g_norm + wd * w_norm + group["eps"])
+                        local_lr = eta * w_norm / (g_norm + wd * w_norm + self.eps)
                     else:
                         local_lr = 1.0
                 d_p = d_p.add(p, alpha=wd).mul(local_lr * lr)

@@ -1,9 +1,9 @@
 """MMSelfSup 0.x optimizer constructors for named torch parameters (reference side).
 
-``DefaultOptimizerConstructor``: without ``paramwise_options`` one group holds
-every parameter; with them, one group per parameter, each matching regex
-(``re.search`` on the name, in order) setting its options (``X_mult`` =
-optimizer X * value). ``TransformerFinetuneConstructor`` first adds its ViT /
+``DefaultOptimizerConstructor``: one group per parameter, in ``named_parameters``
+order, also without ``paramwise_options`` (MMSelfSup 0.x turns a missing dict into
+``{}``); each matching regex (``re.search`` on the name, in order) sets its options
+(``X_mult`` = optimizer X * value). ``TransformerFinetuneConstructor`` first adds its ViT /
 Swin layer-wise ``lr_mult`` rules.
 """
 
@@ -68,8 +68,7 @@ def param_groups(optimizer_cfg: dict, named_parameters):
         names = [n for n, _ in named]
         if decay > 0:
             (_vit_rules if model_type == "vit" else _swin_rules)(names, decay, rules)
-    if rules is None:
-        return cfg, [dict(params=[p for _, p in named])]
+    rules = {} if rules is None else rules
     groups = []
     for name, param in named:
         group = dict(params=[param])

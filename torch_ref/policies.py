@@ -182,8 +182,16 @@ class Cyclic:
         raise AssertionError("unreachable")
 
 
-def _per_group(value, n):
-    return list(value) if isinstance(value, (list, tuple)) else [value] * n
+def _per_group(value, optimizer):
+    """mmcv's ``format_param``: one value per param group (a list of another length is a
+    ValueError naming the optimizer class, as mmcv words it)."""
+    n = len(optimizer.param_groups)
+    if not isinstance(value, (list, tuple)):
+        return [value] * n
+    if len(value) != n:
+        raise ValueError(f"expected {n} values for {type(optimizer).__name__}, got "
+                         f"{len(value)}")
+    return list(value)
 
 
 class OneCycleLr:
@@ -201,7 +209,7 @@ class OneCycleLr:
         total = self.total_steps or runner.max_iters
         assert total >= runner.max_iters
         groups = runner.optimizer.param_groups
-        self.base = [lr / self.div_factor for lr in _per_group(self.max_lr, len(groups))]
+        self.base = [lr / self.div_factor for lr in _per_group(self.max_lr, runner.optimizer)]
         for group, lr in zip(groups, self.base):
             group.setdefault("initial_lr", lr)
         p = self.pct_start
@@ -234,8 +242,8 @@ class OneCycleMomentum:
 
     def before_run(self, runner):
         groups = runner.optimizer.param_groups
-        n = len(groups)
-        for group, lo, hi in zip(groups, _per_group(self.base_m, n), _per_group(self.max_m, n)):
+        for group, lo, hi in zip(groups, _per_group(self.base_m, runner.optimizer),
+                                 _per_group(self.max_m, runner.optimizer)):
             self.write(group, hi)
             group["base_momentum"], group["max_momentum"] = lo, hi
         N, p = runner.max_iters, self.pct_start

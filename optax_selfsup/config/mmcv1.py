@@ -9,6 +9,8 @@ mmcv 1.7's lr and momentum updater hooks and optimizer hooks.
 
 from __future__ import annotations
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 
@@ -16,7 +18,12 @@ from ..errors import ConfigError, choices
 from ..names import leaf_names, torch_names
 from ..paramwise.layer_decay import swin_layer_decay, vit_layer_decay
 from ..paramwise.norm_layers import warn_uneven_norm_layers
-from ..paramwise.regex_rules import check_optimizer_values, resolve_paramwise, warn_unmatched
+from ..paramwise.regex_rules import (
+    check_groups,
+    check_optimizer_values,
+    resolve_paramwise,
+    warn_unmatched,
+)
 from ..pytrees import unbox
 from ..schedules.clock import Clock
 from ..schedules.schedule import parse_schedule
@@ -94,6 +101,10 @@ def plan_mmcv1(cfg: dict, params, *, steps_per_epoch=None, name_map="default",
         groups, unmatched = resolve_paramwise(names, dict(cfg["optimizer"]), paramwise)
         warn_unmatched(unmatched)
     hparams = [{k: g.get(k, v) for k, v in base.items()} for g in groups]
+    check_groups(rule, names, hparams, paramwise)
+    # MMSelfSup 0.x: one torch param group per parameter, in named_parameters order, also
+    # without paramwise_options (its constructor turns a missing dict into {})
+    group_of, num_groups = list(range(len(names))), len(names)
     clock = lr_schedule = momentum_schedule = None
     runner = cfg.get("runner")
     if runner is None and schedules:
@@ -103,13 +114,15 @@ def plan_mmcv1(cfg: dict, params, *, steps_per_epoch=None, name_map="default",
         clock = Clock.from_runner_config(runner, steps_per_epoch)
         lr_schedule = parse_schedule(cfg.get("lr_config"), "lr", clock)
         momentum_schedule = parse_schedule(cfg.get("momentum_config"), "momentum", clock)
+        for schedule in (lr_schedule, momentum_schedule):
+            check_per_group_options(schedule, names, num_groups)
     if cfg.get("momentum_config") is not None and rule.momentum_key is None:
         raise ConfigError(f"momentum_config is set but {rule.name} has no momentum or betas "
                           "to schedule; remove momentum_config or pick an optimizer with one")
     hooks = parse_hooks(cfg)
     check_params(params)  # after every config check: config errors come first
     fix_lr = [bool(g.get("fix_lr", False)) for g in groups]
-    frozen = frozen_until(names, hooks.frozen_layers)
+    frozen = frozen_until(names, hooks.frozen_layers, "optimizer_config.frozen_layers_cfg")
     settings = [tuple(sorted({**h, "fix_lr": f, "frozen_until": n}.items(), key=str))
                 for h, f, n in zip(hparams, fix_lr, frozen)]
     shapes = [jnp.shape(x) for x in jax.tree.leaves(params)]
@@ -117,8 +130,35 @@ def plan_mmcv1(cfg: dict, params, *, steps_per_epoch=None, name_map="default",
     return Plan(
         names=names, rule=rule, clock=clock, hparams=hparams,
         fix_lr=fix_lr, frozen_until=frozen,
-        grouped=paramwise is not None, lr_schedule=lr_schedule,
+        group_of=group_of, num_groups=num_groups, lr_schedule=lr_schedule,
         momentum_schedule=momentum_schedule, hooks=hooks, simsiam=parse_simsiam(cfg))
+
+
+def check_per_group_options(schedule, names, num_groups: int) -> None:
+    """OneCycle's list-valued options against MMSelfSup 0.x's groups (one per parameter).
+
+    mmcv's ``format_param`` refuses a list of another length ("expected N values");
+    a list of distinct values is taken in the params' leaf order, which is a torch
+    model's ``named_parameters`` order only when the tree was built in that order.
+    """
+    if schedule is None:
+        return
+    for key, values in schedule.per_group_options().items():
+        where = f"{schedule.kind}_config.{key}"
+        if len(values) != num_groups:
+            raise ConfigError(
+                f"{where} has {len(values)} values but the params have {len(names)} "
+                "parameters: MMSelfSup 0.x makes one param group per parameter (also "
+                "without paramwise_options), so give one number for all or one value per "
+                "parameter, in the order oss.describe lists them")
+        if len(set(values)) > 1:
+            shown = ", ".join(repr(n) for n in names[:3]) + (", ..." if len(names) > 3 else "")
+            warnings.warn(
+                f"{where} gives one value per parameter; value i goes to the i-th leaf of "
+                f"the params ({shown}; oss.describe lists them all). MMSelfSup takes them in "
+                "the torch model's named_parameters order (module registration order), "
+                "which a pytree's order (dict keys sorted) may not follow: check the order",
+                UserWarning, stacklevel=4)
 
 
 def simsiam_active(plan: Plan):

@@ -133,11 +133,31 @@ class SimSiamSettings:
     adjust_by_epoch: bool
 
 
+def custom_hooks(cfg: dict) -> list:
+    """``custom_hooks`` as MMSelfSup 0.x's train entry point takes it: unset or empty for
+    none, else a list of dicts (it asserts both; a dict or a string would otherwise drop
+    every hook, a SimSiamHook's fixed predictor lr included)."""
+    hooks = cfg.get("custom_hooks")
+    if not hooks:
+        return []
+    example = "e.g. custom_hooks = [dict(type='SimSiamHook', fix_pred_lr=True, lr=0.05)]"
+    if not isinstance(hooks, list):
+        raise ConfigError(f"custom_hooks must be a list of hook dicts (upstream asserts a "
+                          f"list), got {type(hooks).__name__}: {hooks!r}; {example}")
+    for i, hook in enumerate(hooks):
+        if not isinstance(hook, dict) or "type" not in hook:
+            got = f"{type(hook).__name__}: {hook!r}" if not isinstance(hook, dict) else \
+                f"{hook!r} (no 'type')"
+            raise ConfigError(f"custom_hooks[{i}] must be a dict with a 'type' (upstream "
+                              f"refuses anything else), got {got}; {example}")
+    return hooks
+
+
 def parse_simsiam(cfg: dict) -> SimSiamSettings | None:
     """The SimSiamHook of ``custom_hooks`` when it fixes the predictor lr."""
     found = None
-    for i, hook in enumerate(cfg.get("custom_hooks") or []):
-        if not isinstance(hook, dict) or hook.get("type") != "SimSiamHook":
+    for i, hook in enumerate(custom_hooks(cfg)):
+        if hook.get("type") != "SimSiamHook":
             continue
         opts = Options(hook, f"custom_hooks[{i}]")
         opts.get("type")

@@ -152,6 +152,13 @@ def _resolve(pattern, option, value, optimizer_cfg, rule, name):
         label = f"optimizer.paramwise_options[{pattern!r}] gives {name} {key}"
     if rule is None:
         return key, value
+    if key in rule.shared_args:
+        current = optimizer_cfg.get(key, rule.defaults[key])
+        raise ConfigError(
+            f"optimizer.paramwise_options[{pattern!r}] sets {option}={value!r} (it matches "
+            f"{name}), but {rule.name} reads one {key} for all param groups "
+            f"(optimizer.{key}={current!r}), so upstream ignores the rule; set "
+            f"optimizer.{key} instead, or drop {option!r} from the rule")
     if key in rule.defaults:
         default = rule.defaults[key]
         if isinstance(default, tuple) and isinstance(value, list):
@@ -160,6 +167,37 @@ def _resolve(pattern, option, value, optimizer_cfg, rule, name):
     elif key in GROUP_OPTIONS:
         check_value(label, key, value, False)
     return key, value
+
+
+def matching_rules(name: str, paramwise_options: dict) -> list[tuple[str, dict]]:
+    """The rules ``(pattern, options)`` whose regex matches ``name``, in order."""
+    return [(p, o) for p, regex, o in compile_rules(paramwise_options)
+            if o is not None and regex.search(name)]
+
+
+def check_groups(rule, names, hparams, paramwise_options) -> None:
+    """Each parameter's group through ``rule.validate`` (cross-argument checks such as
+    nesterov's); an error names the parameter and the rules that gave it its values."""
+    seen = set()
+    for name, h in zip(names, hparams):
+        h = {k: bool(v) if k in rule.flags else v for k, v in h.items()}
+        key = repr(sorted(h.items()))
+        if key in seen:
+            continue
+        try:
+            rule.validate(h)
+        except ConfigError as err:
+            rules = [] if paramwise_options is None else matching_rules(name, paramwise_options)
+            if not rules:
+                raise ConfigError(f"optimizer: {err}") from None
+            given = "; ".join(f"{p!r} sets {', '.join(f'{k}={v!r}' for k, v in o.items())}"
+                              for p, o in rules)
+            raise ConfigError(
+                f"optimizer.paramwise_options leaves the param group of {name} invalid: "
+                f"{err}; the rules matching it: {given}. torch checks only the optimizer's "
+                "own arguments, so upstream would run this group unchecked; fix the "
+                "rule") from None
+        seen.add(key)
 
 
 def warn_unmatched(unmatched) -> None:

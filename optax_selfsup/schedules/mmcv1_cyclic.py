@@ -182,6 +182,9 @@ class OneCycleLr(Policy):
     def base_value(self, base, group_index):
         return _pick("lr_config.max_lr", self.max_lr, group_index) / self.div_factor
 
+    def per_group_options(self):
+        return {"max_lr": self.max_lr} if isinstance(self.max_lr, tuple) else {}
+
     def __call__(self, it, base):
         phases, final = self.phases
         values = (base, base * self.div_factor, base * final)
@@ -220,6 +223,10 @@ class OneCycleMomentum(Policy):
     def base_value(self, base, group_index):
         return (_pick("momentum_config.base_momentum", self.base_momentum, group_index),
                 _pick("momentum_config.max_momentum", self.max_momentum, group_index))
+
+    def per_group_options(self):
+        return {k: v for k, v in (("base_momentum", self.base_momentum),
+                                  ("max_momentum", self.max_momentum)) if isinstance(v, tuple)}
 
     def __call__(self, it, base):
         return _phase_value(it, self.phases, base, self.strategy)

@@ -72,6 +72,10 @@ class Policy:
         """The group's base value for this policy (OneCycle replaces it)."""
         return base
 
+    def per_group_options(self) -> dict:
+        """The options given as one value per param group: ``{config key: tuple}``."""
+        return {}
+
 
 def _target(opts: Options, ctx: PolicyContext, rest_end: float, strategy: str = "cos"):
     """``min_<kind>`` xor ``min_<kind>_ratio`` -> (absolute target, ratio), both >= 0

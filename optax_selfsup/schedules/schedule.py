@@ -60,6 +60,11 @@ class Schedule:
         """The group's base for this schedule (OneCycle replaces the optimizer's value)."""
         return self.policy.base_value(base, group_index)
 
+    def per_group_options(self) -> dict:
+        """The options given as one value per param group (OneCycle's ``max_lr``,
+        ``base_momentum``, ``max_momentum`` lists): ``{config key: tuple of values}``."""
+        return self.policy.per_group_options()
+
     def bind(self, base, group_index: int | None = None):
         """``it -> value`` for one group; usable as optax's ``learning_rate``."""
         return functools.partial(self, base=self.base_value(base, group_index))

@@ -10,6 +10,8 @@ weight decay, momentum and LARS scaling to it.
 
 from __future__ import annotations
 
+import difflib
+import warnings
 from typing import Any, NamedTuple
 
 import jax
@@ -20,8 +22,22 @@ from ..pytrees import per_leaf, unbox
 from .in_place import update_and_apply, with_in_place
 
 
-def frozen_until(names, frozen_layers_cfg: dict) -> list[int]:
-    """Per leaf: the iteration before which it is frozen (0 = never)."""
+def frozen_until(names, frozen_layers_cfg: dict, where: str = "frozen_layers_cfg") -> list[int]:
+    """Per leaf: the iteration before which it is frozen (0 = never).
+
+    A key that is a substring of no name freezes nothing (upstream says nothing): it is
+    reported with a warning naming it (``where`` names the config key)."""
+    unmatched = [sub for sub in frozen_layers_cfg if not any(sub in name for name in names)]
+    if unmatched:
+        close = {sub: difflib.get_close_matches(sub, names, n=1, cutoff=0.5)
+                 for sub in unmatched}
+        hints = "".join(f"; for {sub!r} did you mean {c[0]!r}?" for sub, c in close.items()
+                        if c)
+        warnings.warn(
+            f"{where}: key(s) {', '.join(map(repr, unmatched))} are a substring of no "
+            f"parameter name, so they freeze nothing (upstream silently does the same){hints}"
+            f" Names are torch-style, e.g. {', '.join(map(repr, list(names)[:3]))}; "
+            "oss.describe lists them all", UserWarning, stacklevel=3)
     return [max([n for sub, n in frozen_layers_cfg.items() if sub in name], default=0)
             for name in names]
 

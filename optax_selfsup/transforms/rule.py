@@ -43,6 +43,10 @@ class Rule:
     # valid values per argument (torch's constructor checks): a Range, or a tuple of
     # Ranges for a tuple argument such as betas; see optax_selfsup/validation.py
     ranges: dict = dataclasses.field(default_factory=dict)
+    # arguments the optimizer reads once for all param groups (the constructor's value,
+    # not the group's): MMSelfSup LARS ``eps``, torch Adagrad ``initial_accumulator_value``.
+    # A paramwise rule setting one is refused (upstream would ignore it)
+    shared_args: tuple[str, ...] = ()
 
 
 def one_minus_pow(beta, t):

@@ -89,7 +89,8 @@ LARS = Rule(
          eps=1e-8, lars_exclude=False),
     lars_step, _buffer_slots, momentum_key="momentum",
     validate=lambda h: _check_nesterov(h, "LARS"), flags=("nesterov", "lars_exclude"),
-    ranges=dict(_SGD_RANGES, eta=NON_NEGATIVE), reads_step=_dampened)
+    ranges=dict(_SGD_RANGES, eta=NON_NEGATIVE), reads_step=_dampened,
+    shared_args=("eps",))  # MMSelfSup's LARS keeps one ``self.eps``
 
 
 def rmsprop_step(g, p, slots, h, t):
@@ -196,7 +197,8 @@ Adagrad = Rule(
     lambda p, h: {"sum": jnp.full_like(p, h["initial_accumulator_value"])},
     flags=("maximize",),
     ranges=dict(lr=NON_NEGATIVE, lr_decay=NON_NEGATIVE, weight_decay=NON_NEGATIVE,
-                initial_accumulator_value=NON_NEGATIVE, eps=NON_NEGATIVE))
+                initial_accumulator_value=NON_NEGATIVE, eps=NON_NEGATIVE),
+    shared_args=("initial_accumulator_value",))  # torch fills ``sum`` from the constructor's
 
 
 def adadelta_step(g, p, slots, h, t):

@@ -146,8 +146,9 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         (``oss.parse_schedule``) applied to each leaf's own base value (what the
         config builder uses; the lr / momentum given must then be numbers).
       group_index: each leaf's param-group index for per-group schedule values
-        (OneCycle lists); a pytree of ints, one int for all, or None for the
-        leaf's position.
+        (OneCycle lists, which must then have one value per group 0..max); a pytree
+        of ints, one int for all, or None for the leaf's position (one group per leaf,
+        as MMSelfSup 0.x builds them).
       lr_override: ``(fixed, value, active)``: leaves whose ``fixed`` flag is set
         (a per-leaf pytree of bools) use lr ``value`` while ``active(it)`` holds
         (MMSelfSup's SimSiamHook).
@@ -206,7 +207,14 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
             raise ConfigError(f"{rule.name}: {what} must be numbers when a config schedule "
                               f"({what}_config) drives it")
         groups = (list(range(treedef.num_leaves)) if group_index is None
-                  else per_leaf(group_index, treedef, "group_index"))
+                  else [int(g) for g in per_leaf(group_index, treedef, "group_index")])
+        per_group = getattr(schedule, "per_group_options", dict)()
+        for key, listed in per_group.items():  # mmcv's format_param: one value per group
+            if len(listed) != max(groups, default=-1) + 1:
+                raise ConfigError(
+                    f"{rule.name}: the {what} schedule's {key} has {len(listed)} per-group "
+                    f"values but there are {max(groups, default=-1) + 1} param groups "
+                    "(group_index, or one group per leaf without it)")
         unique, index = _distinct([schedule.base_value(v, g) for v, g in zip(picked, groups)])
         return _stack(unique), index
 
