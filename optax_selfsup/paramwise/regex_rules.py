@@ -152,6 +152,9 @@ def _resolve(pattern, option, value, optimizer_cfg, rule, name):
         label = f"optimizer.paramwise_options[{pattern!r}] gives {name} {key}"
     if rule is None:
         return key, value
+    if key in rule.optimizer_wide:
+        raise ConfigError(f"{label}: {rule.name} reads {key} once for all parameters (upstream "
+                          f"ignores a param group's {key}); set optimizer.{key} instead")
     if key in rule.defaults:
         default = rule.defaults[key]
         if isinstance(default, tuple) and isinstance(value, list):
