@@ -416,7 +416,7 @@ def test_lars_matches_mmpretrain_lars(dtype):
 
 # -- refusals --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name,key", [("Lamb", "max_grad_norm")])
+@pytest.mark.parametrize("name,key", [("Lamb", "max_grad_norm"), ("LARS", "eps")])
 def test_optimizer_wide_arguments_cannot_differ_per_parameter(name, key):
     """Upstream reads these from the optimizer, never from a param group: a paramwise value
     would silently do nothing there."""

@@ -89,7 +89,8 @@ LARS = Rule(
          eps=1e-8, lars_exclude=False),
     lars_step, _buffer_slots, momentum_key="momentum",
     validate=lambda h: _check_nesterov(h, "LARS"), flags=("nesterov", "lars_exclude"),
-    ranges=dict(_SGD_RANGES, eta=NON_NEGATIVE), reads_step=_dampened)
+    ranges=dict(_SGD_RANGES, eta=NON_NEGATIVE), reads_step=_dampened,
+    optimizer_wide=("eps",))  # upstream keeps eps on the optimizer, not in the groups
 
 
 def rmsprop_step(g, p, slots, h, t):
