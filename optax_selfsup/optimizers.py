@@ -1,4 +1,4 @@
-"""The optimizer registry and one factory per torch.optim class (plus LARS).
+"""The optimizer registry and one factory per torch.optim class (plus LARS and Lamb).
 
 ``oss.sgd(lr=0.1, momentum=0.9)`` is ``torch_optimizer("SGD", ...)``. Users add
 their own per-tensor rule with ``register_optimizer``; LBFGS and SparseAdam
@@ -82,8 +82,9 @@ rprop = optimizer_factory("Rprop")
 asgd = optimizer_factory("ASGD")
 nadam = optimizer_factory("NAdam")
 radam = optimizer_factory("RAdam")
+lamb = optimizer_factory("Lamb")  # MMPretrain's
 
 __all__ = ["REQUIRED", "resolve_rule", "register_optimizer", "torch_optimizer", "optimizer_factory",
            "lars", "sgd",
            "adam", "adamw", "adamax", "adagrad", "adadelta", "rmsprop", "rprop", "asgd",
-           "nadam", "radam"]
+           "nadam", "radam", "lamb"]

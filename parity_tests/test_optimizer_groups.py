@@ -195,15 +195,15 @@ def test_adam_groups_with_their_own_betas_and_step_counts(name):
     assert max_param_error(ours, ref) <= 1e-5
 
 
-@pytest.mark.parametrize("name", ["AdamW", "SGD", "LARS"])
+@pytest.mark.parametrize("name", ["AdamW", "SGD", "LARS", "Lamb"])
 def test_same_shaped_tensors_share_their_compiled_kernels(name):
     """Each tensor's kernels must not depend on where the tensor sits in the tree
     (e.g. a slice of a vector at the tensor's index): XLA compiles identical kernels
     once, so twelve same-shaped transformer blocks cost one block's compile time
     (measured: a per-tensor index in Adam's kernels made the ViT-B/16 fine-tune
     step compile 2.1-2.6x slower). Only the Adam family reads the step count here;
-    SGD and LARS guard the lr / momentum / clip paths."""
-    kwargs = dict(lr=1e-3, betas=(lambda count: 0.9, 0.99)) if name == "AdamW" else \
+    SGD and LARS guard the lr / momentum / clip paths, Lamb its global clip."""
+    kwargs = dict(lr=1e-3, betas=(lambda count: 0.9, 0.99)) if name in ("AdamW", "Lamb") else \
         dict(lr=0.1, momentum=lambda count: 0.9, weight_decay=1e-4)
     tx = oss.torch_optimizer(name, clip=(1.0, 2), **kwargs)
 

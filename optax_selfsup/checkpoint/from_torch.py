@@ -11,9 +11,10 @@ steps_per_epoch=N)`` positioned there:
   same shape (the demo tree, or any tree in torch's layout); for Flax layouts convert
   the state_dict first (``optax_selfsup.models.transfer``) and pass ``convert=``;
 - optimizer slots (``momentum_buffer``, ``exp_avg``, ``exp_avg_sq``, ...) and per-tensor
-  ``step`` counts from ``optimizer['state']``; the optimizer's parameter index ``i``
-  is the ``i``-th parameter in the groups' order, i.e. the ``i``-th state_dict key that
-  names a template parameter (torch >= 2.5 groups with ``param_names`` are used as such).
+  ``step`` counts from ``optimizer['state']`` (Lamb's from its param groups' ``step``);
+  the optimizer's parameter index ``i`` is the ``i``-th parameter in the groups' order,
+  i.e. the ``i``-th state_dict key that names a template parameter (torch >= 2.5 groups
+  with ``param_names`` are used as such).
   Step counts only where our state keeps them (not for SGD / LARS without dampening,
   RMSprop, Adadelta: their updates never read one); torch SGD/LARS save none, so a
   dampened tensor with a buffer gets the number of updates the config applied to it
@@ -49,7 +50,9 @@ from ..transforms.torch_optimizer import TorchOptimizerState
 
 # group keys whose value is fixed by the config (not driven by a schedule): compared
 _FIXED_KEYS = ("weight_decay", "eps", "eta", "dampening", "nesterov", "amsgrad", "alpha",
-               "centered", "rho", "lr_decay", "lambd", "t0", "momentum_decay", "maximize")
+               "centered", "rho", "lr_decay", "lambd", "t0", "momentum_decay", "maximize",
+               "bias_correction", "grad_averaging", "max_grad_norm", "trust_clip",
+               "always_adapt")
 
 
 class TorchCheckpointError(ValueError):
@@ -246,7 +249,9 @@ def from_torch_checkpoint(path_or_checkpoint, cfg: dict, params_template, *,
             if step_leaves[i] is None:
                 steps.append(None)
                 continue
-            if "step" in ts:
+            if plan.rule.group_step:  # kept in the param group (Lamb), counting every update
+                t = int(group.get("step", 0))
+            elif "step" in ts:
                 t = int(round(float(_numpy(ts["step"]))))
             elif ts:
                 t = int(np.sum(updates >= plan.frozen_until[i]))

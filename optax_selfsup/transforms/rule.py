@@ -8,7 +8,8 @@ A ``Rule`` holds what one ``torch.optim`` class does to one parameter tensor:
 (momentum buffers, second moments, ... as a dict), ``h`` the tensor's
 hyperparameters (a dict keyed by torch's argument names; ``lr`` and the
 momentum follow their schedules) and ``t`` the tensor's own step count after
-this update (1 at its first update; a skipped update does not count), or None
+this update (1 at its first update; a skipped update does not count, unless the
+rule counts steps per group: ``group_step``), or None
 for a tensor whose rule does not read it (``reads_step``): the state then keeps
 no step count for that tensor (torch's SGD keeps none either). The generic
 transformation (``torch_optimizer.py``) maps it over the leaves.
@@ -18,10 +19,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Callable
 
 import jax.numpy as jnp
 
+from ..errors import ConfigError
 from ..validation import REQUIRED, check_per_leaf
 
 # torch arguments that select an implementation, never the maths
@@ -44,9 +47,18 @@ class Rule:
     # Ranges for a tuple argument such as betas; see optax_selfsup/validation.py
     ranges: dict = dataclasses.field(default_factory=dict)
     # arguments the optimizer reads once for all param groups (the constructor's value,
-    # not the group's): MMSelfSup LARS ``eps``, torch Adagrad ``initial_accumulator_value``.
-    # A paramwise rule setting one is refused (upstream would ignore it)
+    # not the group's): MMSelfSup LARS ``eps``, torch Adagrad ``initial_accumulator_value``,
+    # MMPretrain Lamb ``max_grad_norm``. A paramwise rule setting one is refused (upstream
+    # would ignore it), and per-leaf values must all be equal (``check_shared_args``)
     shared_args: tuple[str, ...] = ()
+    # Cross-tensor parts (Lamb's global gradient clip). ``prepare(grads, masks, hs, norms)
+    # -> (grads, norms)`` runs over all leaves before the per-tensor steps (``masks``: the
+    # grad_mask leaves or None; ``norms``: each gradient's 2-norm when a fused clip knows it,
+    # else None)
+    prepare: Callable | None = None
+    # True: ``t`` counts the updates, also those where the tensor had no gradient (torch
+    # keeps it per param group, as Lamb does); False: the tensor's own updates
+    group_step: bool = False
 
 
 def one_minus_pow(beta, t):
@@ -85,6 +97,19 @@ def coupled_decay(g, p, h):
     if isinstance(wd, (int, float)) and wd == 0:
         return g
     return g + wd * p
+
+
+def check_shared_args(rule: Rule, hs) -> None:
+    """ConfigError when an optimizer-wide argument differs between tensors (upstream would
+    use the constructor's value for every group, ignoring the groups' own)."""
+    for key in rule.shared_args:
+        values = {(float(h[key]) if isinstance(h[key], numbers.Real) else id(h[key]))
+                  for h in hs}
+        if len(values) > 1:
+            raise ConfigError(
+                f"{rule.name}: {key} is optimizer-wide (upstream reads the constructor's value "
+                f"for every param group and ignores a group's own), but it differs between "
+                f"parameters ({', '.join(sorted(map(str, values)))}); give one value")
 
 
 def check_arguments(rule: Rule, hparams: dict, prefix: str | None = None) -> dict:

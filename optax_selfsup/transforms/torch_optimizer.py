@@ -12,7 +12,10 @@ rule (``rule.py``) over the parameter leaves in one fused update:
   clock can drift; standing alone, the transformation counts its own updates;
 - ``grad_mask`` (a pytree of booleans, traced) marks the leaves that have a
   gradient at this update: the others keep their value and all of their state,
-  step counts included (torch skips ``p.grad is None``).
+  step counts included (torch skips ``p.grad is None``), except a count kept per
+  param group (``Rule.group_step``: Lamb), which advances at every update;
+- a rule's cross-tensor pass (``Rule.prepare``: Lamb's global gradient clip) runs
+  over all gradients before the per-tensor steps.
 
 The update returned is ``new_p - p``, so ``optax.apply_updates`` lands on torch's
 new parameter value (exactly, whenever the subtraction is exact).
@@ -34,9 +37,9 @@ from ..names import leaf_names
 from ..pytrees import boxed_like, is_one_value, per_leaf, unbox
 from ..registry import OPTIMIZERS
 from ..validation import check_params
-from . import adam_family, sgd_family
+from . import adam_family, lamb, sgd_family
 from .clip import check_clip_arguments, clip_coefficient
-from .rule import Rule, check_arguments
+from .rule import Rule, check_arguments, check_shared_args
 
 
 class TorchOptimizerState(NamedTuple):
@@ -57,7 +60,8 @@ class TorchOptimizerState(NamedTuple):
     LIVE_FIELDS = ("lr", "momentum")
 
 
-for _rule in sgd_family.RULES + adam_family.RULES:  # the built-in rules, registered once
+# the built-in rules, registered once
+for _rule in sgd_family.RULES + adam_family.RULES + lamb.RULES:
     OPTIMIZERS.register(_rule.name, _rule)
 
 REFUSED = {
@@ -190,6 +194,7 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
                     h[flag] = bool(h[flag])
                 if all(_concrete(v) for v in h.values()):
                     rule.validate(h)
+            check_shared_args(rule, leaves)
             cache[treedef] = leaves
         return cache[treedef]
 
@@ -287,6 +292,8 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
             grad_norm = total.astype(jnp.float32)
             if clip[1] == 2.0:  # the clipped gradient's 2-norm, without another pass
                 leaf_norms = [n * coef for n in norms]
+        if rule.prepare is not None and grads:  # a cross-tensor pass (Lamb's global clip)
+            grads, leaf_norms = rule.prepare(grads, masks, hs, leaf_norms)
         picked: dict = {}  # one slice per (group, dtype), shared by its leaves
 
         def pick(pair, i, hdt):
@@ -319,7 +326,8 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
             if mask is not None:
                 new_p = jnp.where(mask, new_p, p)
                 new_s = jax.tree.map(functools.partial(jnp.where, mask), new_s, s)
-                t_new = None if t is None else jnp.where(mask, t_new, t)
+                if t is not None and not rule.group_step:
+                    t_new = jnp.where(mask, t_new, t)
             out_u.append(new_p - p)
             out_step.append(t_new)
             out_slots.append(new_s)
