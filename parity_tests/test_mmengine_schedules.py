@@ -60,6 +60,8 @@ def test_onecycle_every_option_and_per_group_eta_max():
                      total_steps=40, three_phase=True, pct_start=0.25)],
                [dict(type="OneCycleLR", eta_max=0.3, anneal_strategy="linear",
                      by_epoch=True, convert_to_iter_based=True, begin=1)],
+               [dict(type="OneCycleLR", eta_max=0.3, total_steps=7, end=7, by_epoch=True,
+                     convert_to_iter_based=True, pct_start=0.5)],  # total_steps * L
                [dict(type="LinearLR", by_epoch=False, end=7),  # OneCycle resets the bases
                 dict(type="OneCycleParamScheduler", param_name="lr", eta_max=0.4,
                      by_epoch=True, div_factor=10.0),
@@ -80,8 +82,10 @@ def test_cosine_restart_jumps_and_leaves_the_value_after_its_periods():
     ps = [dict(type="CosineRestartLR", periods=[5, 3, 4], restart_weights=[1, 0.6, 0.3],
                eta_min=1e-3, by_epoch=False, begin=2),
           dict(type="CosineRestartParamScheduler", param_name="weight_decay", periods=[2, 3],
-               restart_weights=[0.5, 1.0], eta_min_ratio=0.2, by_epoch=True)]
-    check(ps, epochs=7, L=3)
+               restart_weights=[0.5, 1.0], eta_min_ratio=0.2, by_epoch=True),
+          dict(type="CosineRestartMomentum", periods=[1, 2.5], restart_weights=[1, 0.9],
+               eta_min=0.5, by_epoch=True, begin=1, convert_to_iter_based=True)]  # periods * L
+    check(ps, epochs=7, L=4)
 
 
 def test_cosine_continues_periodically_past_t_max():
@@ -124,6 +128,17 @@ def test_non_commuting_overlaps_are_tabulated_exactly():
           dict(type="PolyLR", eta_min=2e-3, by_epoch=True, begin=2, end=5)]
     scheds, _ = check(ps, epochs=8, L=5, expect_table=True)
     assert scheds.for_param("lr").table_rows <= 40
+
+
+def test_one_step_ranges_and_a_milestone_at_zero():
+    # ConstantLR over one step multiplies and never restores (its restore step is step 0)
+    ps = [dict(type="ConstantLR", factor=0.5, by_epoch=False, begin=2, end=3),
+          dict(type="LinearLR", start_factor=0.3, by_epoch=False, begin=5, end=6),
+          dict(type="PolyLR", eta_min=0.01, by_epoch=True, begin=1, end=2),
+          dict(type="MultiStepLR", milestones=[0, 0, 3], gamma=0.5, by_epoch=False, begin=4)]
+    scheds, _ = check(ps, epochs=4, L=3, params=("lr",))
+    lr = ours(scheds.for_param("lr"), 12, BASES["lr"])
+    assert lr[11, 0] == pytest.approx(0.1 * 0.5 * 0.3 * 0.25 * 0.5, rel=1e-6)
 
 
 def test_gaps_keep_the_value_and_finished_schedulers_leave_it():
@@ -303,6 +318,11 @@ def test_scope_momentum_and_loop_errors():
     with pytest.raises(ConfigError, match="convert_to_iter_based needs steps_per_epoch"):
         parse_param_scheduler(dict(type="LinearLR", convert_to_iter_based=True),
                               TrainLoop.iters(10))
+    assert HookWrite.simsiam(dict(type="SimSiamHook", fix_pred_lr=True, lr=0.1,
+                                  adjust_by_epoch=False), (True,)).every == "iter"
+    assert HookWrite.simsiam(dict(type="SimSiamHook", fix_pred_lr=False, lr=0.1), ()) is None
+    with pytest.raises(ConfigError, match="fix_pred_lr=1 must be True or False"):
+        HookWrite.simsiam(dict(type="SimSiamHook", fix_pred_lr=1, lr=0.1), ())
     with pytest.raises(ConfigError, match="one entry per param group"):
         parse_param_scheduler([], loop, hook_writes=[HookWrite((True,), 0.1)])
 

@@ -105,6 +105,8 @@ class ParamSchedule:
         return lambda it: self(it, base)
 
     def __call__(self, it, base):
+        """The values at iteration(s) ``it`` (an integer array) of groups with bases ``base``:
+        shape ``it.shape + base.shape``, float64 under ``jax_enable_x64`` else float32."""
         f = float_dtype()
         cp, V = self.compiled, self.n_variants
         t = jnp.clip(as_iteration(it), 0, self.loop.max_iters - 1)

@@ -129,15 +129,17 @@ class HookWrite:
         ``custom_keys`` rule). ``None`` when ``fix_pred_lr`` is False.
         """
         opts = Options(hook_cfg, where)
-        if opts.get("type", "SimSiamHook") != "SimSiamHook":
-            opts.fail("type", hook_cfg["type"], "is not 'SimSiamHook'")
+        kind = opts.get("type", "SimSiamHook")
+        if not isinstance(kind, str) or kind.split(".")[-1] != "SimSiamHook":
+            opts.fail("type", kind, "is not 'SimSiamHook'")
         opts.get("priority", None)
         fix = opts.get("fix_pred_lr")
         lr = opts.number("lr")
-        by_epoch = opts.get("adjust_by_epoch", True)
-        for key, value in (("fix_pred_lr", fix), ("adjust_by_epoch", by_epoch)):
-            if not isinstance(value, bool):
-                opts.fail(key, value, "must be True or False")
+        by_epoch = opts.get("adjust_by_epoch", True)  # upstream: None acts as False
+        if not isinstance(fix, bool):
+            opts.fail("fix_pred_lr", fix, "must be True or False")
+        if by_epoch is not None and not isinstance(by_epoch, bool):
+            opts.fail("adjust_by_epoch", by_epoch, "must be True, False or None")
         opts.finish()
         if not fix:
             return None
