@@ -42,3 +42,5 @@ class Registry:
 LR_POLICIES = Registry("lr policy")
 MOMENTUM_POLICIES = Registry("momentum policy")
 OPTIMIZERS = Registry("optimizer")
+#: MMEngine ``param_scheduler`` types (MMEngine 0.10 and MMPretrain's weight-decay cosine).
+PARAM_SCHEDULERS = Registry("param scheduler")
