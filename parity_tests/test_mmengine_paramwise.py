@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from optax_selfsup.errors import ConfigError
 from optax_selfsup.paramwise import (
@@ -186,6 +188,56 @@ def test_unknown_keys_are_ignored_with_a_warning():
         with pytest.warns(UserWarning, match=key):
             ours = optim_wrapper_groups(ow, list(TREE), list(TREE.values()), kinds=KINDS)
         assert_same_groups(ours, upstream(ow), SGD)
+
+
+MULTS = st.sampled_from([0.0, 0.5, 2.0, 1e-3])
+KEY_POOL = ["bias", "ab", "ba", "abba", ".cls_token", "cls", "bn", "ln1", "layers.0", "norm",
+            "backbone", "head", ".", "weight", "gamma", "q_", "relative", "neck.a", "token"]
+CUSTOM = st.fixed_dictionaries({}, optional={"lr_mult": MULTS, "decay_mult": MULTS,
+                                             "momentum": MULTS, "lars_exclude": st.booleans()})
+PARAMWISE_CFGS = st.fixed_dictionaries({}, optional={
+    **{k: MULTS for k in ("norm_decay_mult", "bias_decay_mult", "dwconv_decay_mult",
+                          "flat_decay_mult", "bias_lr_mult")},
+    "custom_keys": st.dictionaries(st.sampled_from(KEY_POOL), CUSTOM, max_size=4)})
+
+
+@cache
+def torch_tree():
+    import torch
+
+    from mmengine_ref import build_model
+
+    return build_model(values_of(TREE), MODULES, torch.float32)
+
+
+@settings(max_examples=60, deadline=None)
+@given(PARAMWISE_CFGS, st.booleans())
+def test_default_constructor_property(paramwise_cfg, with_wd):
+    """Random paramwise_cfgs on the mixed tree: the real constructor's add_params, called
+    directly, and ours agree (or both refuse)."""
+    from mmengine.optim import DefaultOptimWrapperConstructor
+
+    optimizer = dict(SGD) if with_wd else dict(type="SGD", lr=0.1, momentum=0.9)
+    ow = dict(optimizer=optimizer, paramwise_cfg=paramwise_cfg)
+    try:
+        ctor = DefaultOptimWrapperConstructor(dict(optimizer=optimizer), paramwise_cfg)
+    except ValueError:
+        with pytest.raises(ConfigError):
+            optim_wrapper_groups(ow, list(TREE), list(TREE.values()), kinds=KINDS)
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = optim_wrapper_groups(ow, list(TREE), list(TREE.values()), kinds=KINDS)
+    assert ours.per_parameter == bool(paramwise_cfg)
+    if not paramwise_cfg:
+        return
+    model = torch_tree()
+    params: list = []
+    ctor.add_params(params, model)
+    names = {id(p): n for n, p in model.named_parameters()}
+    theirs = {names[id(g.pop("params")[0])]: g for g in params}
+    assert list(ours.names) == list(theirs)
+    assert dict(zip(ours.names, ours.groups)) == theirs
 
 
 # -- module kinds ------------------------------------------------------------------------------
@@ -422,11 +474,12 @@ def test_layer_decay_matches_mmpretrain(case):
     backbone, tree, modules = LAYER_DECAY_TREES[case]
     model = dict(type="ImageClassifier", backbone=backbone)
     ow = dict(optimizer=ADAMW, constructor=LD, paramwise_cfg=LD_CFG)
+    frozen = (list(tree)[1],)
     with pytest.warns(UserWarning, match="lr_mult has no effect"):
         ours = optim_wrapper_groups(ow, list(tree), list(tree.values()), model_cfg=model,
-                                    default_scope="mmpretrain")
-    run = upstream(ow, tree, modules, model=model, scope="mmpretrain")
-    assert_same_groups(ours, run, ADAMW)
+                                    default_scope="mmpretrain", frozen=frozen)
+    run = upstream(ow, tree, modules, frozen=frozen, model=model, scope="mmpretrain")
+    assert_same_groups(ours, run, ADAMW, frozen=frozen)
 
 
 def test_layer_decay_refusals_match_upstream_failures():
