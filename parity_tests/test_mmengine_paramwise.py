@@ -627,3 +627,20 @@ def check_live(data, combo):
         if g >= 0:
             built = run.groups[name]
             assert all(built[k] == v for k, v in up["table"][g].items()), (combo["configs"], name)
+
+
+def test_guessed_kinds_on_every_real_model():
+    """On the real model of every real config (module types recorded from MMPretrain's
+    classes), the name/shape guess finds exactly the norm layers and depthwise convs MMEngine
+    sees, except HorNet's own HorNetLayerNorm (no torch norm type: MMEngine does not count it)."""
+    data = recorded()
+    classes = data["module_classes"]
+    wrong = set()
+    for tree in data["trees"].values():
+        names, shapes = tree["names"], tree["shapes"]
+        kinds = guess_module_kinds(names, shapes)
+        truth = exact_kinds(tree)
+        assert kinds.dwconv == truth.dwconv
+        wrong |= {classes[tree["modules"][names.index(n)]] for n in kinds.norm ^ truth.norm}
+        assert set(kinds.guessed_norm) == {n for n, s in zip(names, shapes) if len(s) == 1}
+    assert wrong == {"HorNetLayerNorm"}

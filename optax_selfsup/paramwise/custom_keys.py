@@ -150,14 +150,15 @@ def check_paramwise_cfg(paramwise_cfg, optimizer_cfg: Mapping, known: Sequence[s
                               f"{where}.optimizer (MMEngine refuses it: 'base_wd should not be "
                               "None')")
     for key, value in paramwise_cfg.items():
-        if key.endswith("_mult") and key in known and value is not None and not _is_number(value):
+        mult = str(key).endswith("_mult") and key in known
+        if mult and value is not None and not _is_number(value):
             raise ConfigError(f"{where}.paramwise_cfg.{key} must be a number, got {value!r}")
         if key not in known:
             if key == "_delete":
                 hint = (" ('_delete' is not MMEngine's '_delete_': the base config's "
                         "paramwise_cfg was merged in, not replaced)")
             else:
-                close = difflib.get_close_matches(key, known, n=1)
+                close = difflib.get_close_matches(str(key), known, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
             warnings.warn(f"{where}.paramwise_cfg.{key} is not a setting of this constructor: "
                           f"MMEngine ignores it, and so does this port{hint}. Settings: "
