@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .builder import build_optimizer, describe, format_table, plan_optimizer
+    from .checkpoint.errors import CheckpointError, CheckpointWarning
     from .checkpoint.from_torch import TorchCheckpointError, from_torch_checkpoint
     from .checkpoint.orbax import (
         CheckpointMismatch,
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from .config.cfg_options import merge_options
     from .config.files import load_config
     from .errors import ConfigError
+    from .layouts import flax_to_torch_layout, torch_to_flax_layout
     from .names import flax_resnet_name_map, leaf_names, nest_names, torch_names
     from .optimizers import (
         REQUIRED,
@@ -73,6 +75,7 @@ __all__ = [
     "torch_names", "torch_optimizer", "TorchOptimizerState",
     "CheckpointMismatch", "check_compatible", "latest_step", "restore_checkpoint",
     "save_checkpoint", "state_from_raw", "TorchCheckpointError", "from_torch_checkpoint",
+    "CheckpointError", "CheckpointWarning", "torch_to_flax_layout", "flax_to_torch_layout",
 ]
 
 
