@@ -22,10 +22,10 @@ if TYPE_CHECKING:
         save_checkpoint,
         state_from_raw,
     )
+    from .checkpoint.tensor_layouts import flax_to_torch_layout, torch_to_flax_layout
     from .config.cfg_options import merge_options
     from .config.files import load_config
     from .errors import ConfigError
-    from .layouts import flax_to_torch_layout, torch_to_flax_layout
     from .names import flax_resnet_name_map, leaf_names, nest_names, torch_names
     from .optimizers import (
         REQUIRED,

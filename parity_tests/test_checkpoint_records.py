@@ -180,13 +180,13 @@ def test_a_torch_state_loads_only_into_its_own_optimizer(kind):
 
 def test_an_sgd_state_is_refused_by_a_lars_config_naming_both():
     with pytest.raises(TorchCheckpointError, match=r"the torch optimizer is SGD \(its "
-                                                   r"param_groups lack eps, eta, which LARS "
-                                                   r"has\); this config has "
+                                                   r"param_groups lack eta, which LARS has\); "
+                                                   r"this config has "
                                                    r"optimizer.type='LARS'"):
         from_torch_checkpoint(torch_checkpoint("SGD"), cfg("LARS", momentum=0.9), _template(),
                               steps_per_epoch=SPE)
     with pytest.raises(TorchCheckpointError, match=r"the torch optimizer is LARS \(its "
-                                                   r"param_groups have eps, eta, which SGD has "
+                                                   r"param_groups have eta, which SGD has "
                                                    r"not\); this config has "
                                                    r"optimizer.type='SGD'"):
         from_torch_checkpoint(torch_checkpoint("LARS"), cfg("SGD", momentum=0.9), _template(),

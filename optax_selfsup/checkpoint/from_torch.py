@@ -46,7 +46,6 @@ import numpy as np
 
 from ..builder import build_optimizer, plan_optimizer
 from ..errors import ConfigError
-from ..layouts import to_numpy as _numpy
 from ..names import leaf_names, torch_names
 from ..pytrees import unbox
 from ..transforms.accumulate import AccumulateState
@@ -55,6 +54,7 @@ from ..transforms.frozen import SkipFrozenState
 from ..transforms.loss_scale import LossScaleState
 from ..transforms.torch_optimizer import TorchOptimizerState
 from .errors import TorchCheckpointError
+from .tensor_layouts import to_numpy as _numpy
 from .torch_formats import load_torch_checkpoint, read_torch_checkpoint
 from .torch_optimizers import check_group, check_optimizer_type
 

@@ -32,7 +32,10 @@ FIXED_KEYS = ("weight_decay", "eps", "eta", "dampening", "nesterov", "amsgrad", 
 
 
 def signature(rule) -> frozenset:
-    return frozenset(rule.defaults) - _VERSION_KEYS - _GROUP_FLAGS
+    """The keys every param group of ``rule``'s torch optimizer holds. Arguments read once
+    for the optimizer (``Rule.shared_args``) may live outside the groups: MMSelfSup's LARS
+    keeps ``eps`` on the optimizer."""
+    return frozenset(rule.defaults) - _VERSION_KEYS - _GROUP_FLAGS - frozenset(rule.shared_args)
 
 
 def _registered() -> dict:

@@ -5,8 +5,8 @@ Names: a Flax leaf ``params.<path>`` has the torch name ``name_map(params.<path>
 ``layer1_0`` to ``layer1.0`` ...). A ``batch_stats.<path>.mean`` / ``.var`` leaf
 is the BatchNorm's ``running_mean`` / ``running_var`` buffer of the same module.
 
-Layouts: ``optax_selfsup.layouts`` (``torch_to_flax_layout`` / ``flax_to_torch_layout``,
-also ``oss.torch_to_flax_layout``): a ``kernel`` of rank 2 is a linear layer, torch
+Layouts: ``optax_selfsup.checkpoint.tensor_layouts`` (``oss.torch_to_flax_layout`` /
+``oss.flax_to_torch_layout``): a ``kernel`` of rank 2 is a linear layer, torch
 ``(out, in)`` <-> Flax ``(in, out)``; of rank 3 to 5 a convolution, torch
 ``(O, I, *spatial)`` <-> Flax ``(*spatial, I, O)``; everything else (BatchNorm /
 LayerNorm ``scale``, biases, tokens, embeddings) keeps its shape.
@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..layouts import flax_to_torch_layout, torch_to_flax_layout
+from ..checkpoint.tensor_layouts import flax_to_torch_layout, torch_to_flax_layout
 from ..names import leaf_names, make_name_map
 
 _STATS = {"mean": "running_mean", "var": "running_var"}
