@@ -1,4 +1,4 @@
-"""float32 rounding against torch's CPU kernels over long runs.
+"""float32 rounding against torch's CPU kernels over long runs, and the logged grad_norm's dtype.
 
 XLA's CPU backend fuses a multiply into the add that consumes it (one rounding);
 torch's in-place ``p.mul_(1 - lr*wd)`` rounds the decayed parameter before the
@@ -119,3 +119,63 @@ def test_simmim_short_parity_is_tight():
             "configs/selfsup/simmim/simmim_swin-base_16xb128-coslr-100e_in1k-192.py"), iters=200)
     assert report.param <= 1e-6, f"params: {report.param:.3g}"
 
+
+# --- the logged grad_norm keeps the gradients' dtype ---------------------------------------
+
+def _torch_total_norm(grads, max_norm, norm_type, dtype):
+    params = [torch.nn.Parameter(torch.zeros(np.shape(g), dtype=dtype)) for g in grads.values()]
+    for p, g in zip(params, grads.values()):
+        p.grad = torch.tensor(g, dtype=dtype)
+    return float(torch.nn.utils.clip_grad_norm_(params, max_norm, norm_type))
+
+
+def _grads(seed=0):
+    rng = np.random.default_rng(seed)
+    return {k: rng.normal(size=s) for k, s in [("a", (50, 40)), ("b", (7,)), ("c", ())]}
+
+
+@pytest.mark.parametrize("norm_type", [1.0, 2.0, 3.0, float("inf")])
+def test_grad_norm_is_float64_under_x64(norm_type):
+    grads = _grads()
+    ref = _torch_total_norm(grads, 0.7, norm_type, torch.float64)
+    with jax.enable_x64(True):
+        tree = {k: jnp.asarray(v, jnp.float64) for k, v in grads.items()}
+        clip = oss.clip_grad_norm(0.7, norm_type)
+        _, state = clip.update(tree, clip.init(tree))
+        fused = oss.torch_optimizer("SGD", lr=0.1, clip=(0.7, norm_type))
+        _, fused_state = fused.update(tree, fused.init(tree), tree)
+    for what, norm in (("clip_grad_norm", state.grad_norm),
+                       ("torch_optimizer(clip=...)", fused_state.grad_norm)):
+        assert norm.dtype == jnp.float64, what
+        assert float(norm) == pytest.approx(ref, rel=1e-13), what  # was 3e-8 off (float32)
+
+
+def test_logged_grad_norm_of_a_config_is_float64_under_x64():
+    """The value mmcv logs, read as ``current_hparams(state)['grad_norm']`` after one update of
+    a config with grad_clip (SimCLR's LARS with max_norm 2.0)."""
+    cfg = oss.merge_options(
+        oss.load_config("configs/selfsup/simclr/simclr_resnet50_8xb32-coslr-200e_in1k.py"),
+        ["optimizer_config.grad_clip.max_norm=2.0"])
+    grads = _grads(1)
+    names = {"a": "backbone.conv1.weight", "b": "backbone.bn1.weight", "c": "neck.scale"}
+    ref = _torch_total_norm(grads, 2.0, 2.0, torch.float64)
+    with jax.enable_x64(True):
+        params = oss.nest_names({names[k]: jnp.ones(np.shape(v), jnp.float64)
+                                 for k, v in grads.items()})
+        tree = oss.nest_names({names[k]: jnp.asarray(v, jnp.float64) for k, v in grads.items()})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tx = oss.build_optimizer(cfg, params, steps_per_epoch=10)
+        _, state = tx.update(tree, tx.init(params), params)
+        norm = oss.current_hparams(state)["grad_norm"]
+    assert norm.dtype == jnp.float64
+    assert float(norm) == pytest.approx(ref, rel=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float16, jnp.bfloat16])
+def test_grad_norm_of_narrow_gradients_is_float32(dtype):
+    tree = {k: jnp.asarray(v, dtype) for k, v in _grads().items()}
+    for tx in (oss.clip_grad_norm(0.7), oss.torch_optimizer("SGD", lr=0.1, clip=(0.7, 2.0))):
+        state = tx.init(tree)
+        _, new = tx.update(tree, state, tree)
+        assert state.grad_norm.dtype == new.grad_norm.dtype == jnp.float32
