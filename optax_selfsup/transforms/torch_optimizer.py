@@ -38,7 +38,7 @@ from ..pytrees import boxed_like, is_one_value, per_leaf, unbox
 from ..registry import OPTIMIZERS
 from ..validation import check_params
 from . import adam_family, lamb, sgd_family
-from .clip import check_clip_arguments, clip_coefficient
+from .clip import check_clip_arguments, clip_coefficient, norm_dtype
 from .rule import Rule, check_arguments, check_shared_args
 
 
@@ -265,7 +265,7 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
                          for keep in stores_step(rule, hs, treedef)]),
             slots=unflat([rule.init_slots(p, h) for p, h in zip(leaves, hs)]),
             lr=per_leaf_vector(lrs), momentum=per_leaf_vector(moms),
-            grad_norm=None if clip is None else jnp.zeros((), jnp.float32))
+            grad_norm=None if clip is None else jnp.zeros((), norm_dtype(leaves)))
 
     def update(updates, state, params=None, *, iteration=None, grad_mask=None,
                hparams_only=False, **extra):
@@ -289,7 +289,7 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         if clip is not None and grads:
             total, coef, norms = clip_coefficient(grads, masks, *clip)
             grads = [g * coef.astype(g.dtype) for g in grads]
-            grad_norm = total.astype(jnp.float32)
+            grad_norm = total.astype(state.grad_norm.dtype)  # the grads' dtype (init)
             if clip[1] == 2.0:  # the clipped gradient's 2-norm, without another pass
                 leaf_norms = [n * coef for n in norms]
         if rule.prepare is not None and grads:  # a cross-tensor pass (Lamb's global clip)
