@@ -60,7 +60,8 @@ def build(cfg: dict, named_parameters, steps_per_epoch=None) -> Built:
     optimizer = build_torch_optimizer(cfg["optimizer"], named)
     hooks = [build_schedule_hook(cfg.get("lr_config"), "lr", runner_type),
              build_schedule_hook(cfg.get("momentum_config"), "momentum", runner_type)]
-    for hook in cfg.get("custom_hooks") or []:
+    custom = cfg.get("custom_hooks") or []
+    for hook in [custom] if isinstance(custom, dict) else custom:  # mmcv: one dict is a list
         if hook.get("type") == "SimSiamHook":
             hook = dict(hook)
             hook.pop("type")

@@ -115,11 +115,31 @@ class SimSiamSettings:
     adjust_by_epoch: bool
 
 
+def custom_hooks(cfg: dict) -> list[dict]:
+    """``custom_hooks`` as mmcv's ``register_custom_hooks`` reads it: a list of hook dicts, or
+    one dict (a list of one). Anything else is refused: mmcv would register a non-dict item
+    as a Hook object, which a config file cannot hold."""
+    hooks = cfg.get("custom_hooks")
+    if hooks is None:
+        return []
+    if isinstance(hooks, dict):
+        return [hooks]
+    if not isinstance(hooks, list | tuple):
+        raise ConfigError(f"custom_hooks must be a list of hook dicts such as "
+                          f"[dict(type='SimSiamHook', ...)], got {type(hooks).__name__}: "
+                          f"{hooks!r}")
+    for i, hook in enumerate(hooks):
+        if not isinstance(hook, dict):
+            raise ConfigError(f"custom_hooks[{i}]={hook!r} must be a dict such as "
+                              "dict(type='SimSiamHook', ...)")
+    return list(hooks)
+
+
 def parse_simsiam(cfg: dict) -> SimSiamSettings | None:
     """The SimSiamHook of ``custom_hooks`` when it fixes the predictor lr."""
     found = None
-    for i, hook in enumerate(cfg.get("custom_hooks") or []):
-        if not isinstance(hook, dict) or hook.get("type") != "SimSiamHook":
+    for i, hook in enumerate(custom_hooks(cfg)):
+        if hook.get("type") != "SimSiamHook":
             continue
         opts = Options(hook, f"custom_hooks[{i}]")
         opts.get("type")
