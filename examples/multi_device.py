@@ -23,8 +23,9 @@ import sys
 import time
 import warnings
 
-CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
-                      "selfsup", "simclr", "simclr_resnet50_8xb32-coslr-200e_in1k.py")
+# found from any working directory: a file at this path wins, else the recipe shipped with
+# optax_selfsup (oss.load_config looks up paths under configs/ among them)
+CONFIG = "configs/selfsup/simclr/simclr_resnet50_8xb32-coslr-200e_in1k.py"
 
 
 def parse_args(argv=None):

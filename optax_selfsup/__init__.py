@@ -101,10 +101,40 @@ def _lazy_names() -> dict:
 _LAZY: dict = {}
 
 
+def _version() -> str:
+    """The version of this copy of optax_selfsup: a source checkout's pyproject.toml (also
+    under an editable install, whose metadata may predate the checkout), else the installed
+    distribution's metadata (a wheel), else '0+unknown'."""
+    import os
+    import re
+
+    pyproject = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             "pyproject.toml")
+    try:
+        with open(pyproject, encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        text = ""
+    project = re.search(r"^\[project\]\n(.*?)(?=^\[|\Z)", text, re.M | re.S)
+    if project and re.search(r'^name\s*=\s*"optax[_-]selfsup"', project.group(1), re.M):
+        version = re.search(r'^version\s*=\s*"([^"]+)"', project.group(1), re.M)
+        if version:
+            return version.group(1)
+    from importlib import metadata
+
+    try:
+        return metadata.version("optax_selfsup")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
 def __getattr__(name: str):
     import importlib
     import importlib.util
 
+    if name == "__version__":
+        globals()[name] = value = _version()
+        return value
     if not _LAZY:
         _LAZY.update(_lazy_names())
         # importing this module registers the built-in optimizers (LARS, SGD, Adam, ...)
@@ -114,10 +144,11 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(f".{module}", __name__), attribute)
         globals()[name] = value  # later lookups skip __getattr__
         return value
-    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+    spec = None if name.startswith("_") else importlib.util.find_spec(f"{__name__}.{name}")
+    if spec is not None and spec.origin is not None:  # not configs/, a folder of data
         return importlib.import_module(f".{name}", __name__)  # oss.models, oss.transforms ...
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | {"__version__"})

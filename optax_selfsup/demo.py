@@ -65,6 +65,8 @@ def compressed_steps_per_epoch(cfg: dict) -> int | None:
     ``COMPRESSED_ITERS`` iterations (at least 2 per epoch, so the within-epoch behaviour
     shows); None for an IterBasedRunner run, whose length the config fixes."""
     runner = cfg.get("runner") or {}
+    if not isinstance(runner, dict):
+        return None  # Clock.from_runner_config says what is wrong
     if runner.get("type", "EpochBasedRunner") != "EpochBasedRunner" or not runner.get(
             "max_epochs"):
         return None

@@ -13,10 +13,19 @@ is 1 on FAIL. Needs torch: pip install 'optax_selfsup[torch]'.
 
 from __future__ import annotations
 
-from .common import add_config_arguments, load_cli_config, require
+from ..errors import ConfigError
+from .common import (
+    add_config_arguments,
+    load_cli_config,
+    positive_int,
+    require,
+    seed,
+    tolerance,
+)
 
 PARAM_TOL = 1e-5
 HPARAM_TOL = 1e-6
+MAX_ITERS = 100_000  # the random gradients of every iteration are drawn up front (6 kB each)
 
 
 def _coverage(report) -> list[str]:
@@ -55,10 +64,12 @@ def _updates_line(updates: list[int]) -> str:
 
 
 def run(args) -> int:
+    if args.iters is not None and args.iters > MAX_ITERS:
+        raise ConfigError(f"--iters {args.iters}: parity runs at most {MAX_ITERS} iterations")
+    cfg = load_cli_config(args)
     require("torch_ref", "the parity command")
     from ..demo import run_parity
 
-    cfg = load_cli_config(args)
     report = run_parity(cfg, args.steps_per_epoch, args.iters, seed=args.seed)
     print(f"parity of {args.config}")
     for line in _coverage(report):
@@ -89,14 +100,14 @@ def add_arguments(parser) -> None:
     add_config_arguments(parser, steps_help="iterations per epoch; default: compressed, a few "
                                             "per epoch so that the whole run takes about 600 "
                                             "iterations")
-    parser.add_argument("--iters", type=int, default=None, metavar="N",
-                        help="train only the first N iterations (default: the whole run, cut at "
-                             "2000 iterations)")
-    parser.add_argument("--param-tol", type=float, default=PARAM_TOL, metavar="TOL",
+    parser.add_argument("--iters", type=positive_int, default=None, metavar="N",
+                        help=f"train only the first N iterations (default: the whole run, cut at "
+                             f"2000 iterations; at most {MAX_ITERS})")
+    parser.add_argument("--param-tol", type=tolerance, default=PARAM_TOL, metavar="TOL",
                         help=f"largest accepted parameter deviation, relative to max(1, |p|) "
                              f"(default: {PARAM_TOL:g})")
-    parser.add_argument("--hparam-tol", type=float, default=HPARAM_TOL, metavar="TOL",
+    parser.add_argument("--hparam-tol", type=tolerance, default=HPARAM_TOL, metavar="TOL",
                         help=f"largest accepted lr / momentum deviation, relative to its peak "
                              f"(default: {HPARAM_TOL:g})")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=seed, default=0,
                         help="seed of the initial parameters and the random gradients")

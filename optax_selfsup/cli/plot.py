@@ -20,7 +20,9 @@ import os
 import warnings
 
 from ..errors import ConfigError
-from .common import add_config_arguments, load_cli_config, require
+from .common import add_config_arguments, check_output_file, load_cli_config, require
+
+MAX_ITERS = 1_000_000  # zero-gradient runs of both libraries: about 5 s per 20,000 iterations
 
 
 def group_representatives(cfg: dict, model: str) -> list[dict]:
@@ -130,9 +132,12 @@ def _markers(cfg, clock):
 
 
 def run(args) -> int:
-    require("torch_ref", "the plot command")
-    if args.output:
+    if args.output:  # before anything is computed
         require("matplotlib", "writing a figure (-o)")
+        from matplotlib.backend_bases import FigureCanvasBase
+
+        check_output_file(args.output, "-o", FigureCanvasBase.get_supported_filetypes())
+    require("torch_ref", "the plot command")
     import numpy as np
 
     from .. import Clock
@@ -144,6 +149,13 @@ def run(args) -> int:
                           "type='EpochBasedRunner', max_epochs=200)); it fixes the run length")
     steps = args.steps_per_epoch or compressed_steps_per_epoch(cfg)
     clock = Clock.from_runner_config(cfg["runner"], steps)
+    if clock.max_iters > MAX_ITERS:
+        run = (f"{clock.max_iters // clock.steps_per_epoch} epochs x {clock.steps_per_epoch} "
+               "iterations" if clock.epoch_based else "runner.max_iters")
+        raise ConfigError(f"{args.config}: this run has {clock.max_iters} iterations ({run}); "
+                          f"plot draws at most {MAX_ITERS}: pass a smaller --steps-per-epoch "
+                          f"or a shorter run (--cfg-options runner.max_epochs=N or "
+                          f"runner.max_iters=N)")
     if cfg.get("lr_config") is None and cfg.get("momentum_config") is None:
         raise ConfigError(f"{args.config}: no lr_config or momentum_config to plot")
     groups = group_representatives(cfg, args.model)

@@ -74,6 +74,9 @@ def _optimizer_config(cfg: dict) -> dict:
     if not isinstance(cfg, dict) or cfg.get("optimizer") is None:
         raise ConfigError("the config has no 'optimizer' (e.g. optimizer = dict(type='SGD', "
                           "lr=0.1, momentum=0.9))")
+    if not isinstance(cfg["optimizer"], dict):
+        raise ConfigError(f"optimizer must be a dict such as dict(type='SGD', lr=0.1), got "
+                          f"{type(cfg['optimizer']).__name__}: {cfg['optimizer']!r}")
     opt = dict(cfg["optimizer"])
     if "type" not in opt:
         raise ConfigError("optimizer: the key 'type' is required")

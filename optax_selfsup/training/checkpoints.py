@@ -30,6 +30,18 @@ def _jsonable(value):
     return json.loads(json.dumps(value, default=repr))
 
 
+def saved_steps(directory: str) -> list[int]:
+    """The steps saved in ``directory``, sorted, read from the folder names orbax gives
+    finished steps (``<step>/``; unfinished ones carry a suffix) without importing orbax
+    or jax: the quick check before a run. [] when the folder does not exist."""
+    try:
+        names = os.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(int(n) for n in names
+                  if n.isdigit() and os.path.isdir(os.path.join(directory, n)))
+
+
 class Checkpoints:
     def __init__(self, directory: str, max_to_keep: int | None = 3):
         self.directory = os.path.abspath(directory)

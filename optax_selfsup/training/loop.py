@@ -105,6 +105,78 @@ def _make_step(task, tx, fp16: bool):
     return jax.jit(step, donate_argnums=(0, 1, 2))
 
 
+MIN_IMAGE_SIZE = 8  # the generated shapes need 8 pixels a side
+DATASET_PEAK = 7  # drawing the dataset takes about this many times its float32 size
+
+
+def preflight(s: TrainSettings) -> None:
+    """Every check that needs neither jax nor the model, so that a bad setting fails at
+    once and leaves nothing behind: the numbers' ranges, the generated dataset's size, the
+    work dir (a writable directory or creatable in one) and its checkpoints (``--resume``
+    needs one; a new run refuses to mix with one)."""
+    from .checkpoints import saved_steps
+
+    for name in ("epochs", "steps_per_epoch", "batch_size", "image_size", "log_interval",
+                 "checkpoint_interval"):
+        if getattr(s, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be positive, got "
+                              f"{getattr(s, name)}")
+    if s.stop_after is not None and not 1 <= s.stop_after <= s.epochs:
+        raise ConfigError(f"--stop-after must be an epoch in 1..{s.epochs}, got {s.stop_after}")
+    if s.image_size < MIN_IMAGE_SIZE:
+        raise ConfigError(f"--image-size {s.image_size}: the generated images need at least "
+                          f"{MIN_IMAGE_SIZE} pixels a side")
+    _check_dataset_size(s)
+    check_writable_dir(s.work_dir, "--work-dir")
+    directory = os.path.abspath(os.path.join(s.work_dir, "checkpoints"))
+    steps = saved_steps(directory)
+    if s.resume and not steps:
+        why = "it holds no saved step" if os.path.isdir(directory) else \
+            "the folder does not exist"
+        raise ConfigError(f"--resume: no checkpoint to continue in {directory} ({why}); a run "
+                          f"saves its checkpoints there")
+    if steps and not s.resume:
+        raise ConfigError(f"{s.work_dir} already holds a checkpoint (iteration {steps[-1]}); "
+                          f"pass --resume to continue it or choose another --work-dir")
+
+
+def _check_dataset_size(s: TrainSettings) -> None:
+    size = s.steps_per_epoch * s.batch_size * s.image_size ** 2 * 3 * 4
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return
+    if size * DATASET_PEAK > memory:
+        gib = 2.0 ** 30
+        raise ConfigError(
+            f"--steps-per-epoch {s.steps_per_epoch} x --batch-size {s.batch_size} generated "
+            f"images of {s.image_size}x{s.image_size} pixels take {size / gib:,.1f} GiB "
+            f"(about {DATASET_PEAK} times that while they are drawn), more than this "
+            f"machine's {memory / gib:,.1f} GiB of memory; lower one of them")
+
+
+def check_writable_dir(path: str, flag: str) -> None:
+    """``path`` is a directory this process can write in, or can be created in one; the
+    check writes nothing that stays."""
+    import tempfile
+
+    if not path.strip():
+        raise ConfigError(f"{flag} is empty; give a directory (an unset shell variable?)")
+    full = os.path.abspath(path)
+    if os.path.exists(full) and not os.path.isdir(full):
+        raise ConfigError(f"{flag} {path}: {full} is a file, not a directory")
+    existing = full
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ConfigError(f"{flag} {path}: {existing} is a file, not a directory")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".optax_selfsup-check-", dir=existing))
+    except OSError as err:
+        raise ConfigError(f"{flag} {path}: cannot write in {existing} "
+                          f"({err.strerror or err})") from None
+
+
 def train(s: TrainSettings) -> dict:
     """Run (or resume) the training; returns ``{'iterations', 'probe', 'work_dir', ...}``."""
     import jax
@@ -119,12 +191,7 @@ def train(s: TrainSettings) -> dict:
     from .run_length import fit_to_run
     from .tasks import choose_model, make_task
 
-    for name in ("batch_size", "image_size", "log_interval", "checkpoint_interval"):
-        if getattr(s, name) < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be positive, got "
-                              f"{getattr(s, name)}")
-    if s.stop_after is not None and not 1 <= s.stop_after <= s.epochs:
-        raise ConfigError(f"--stop-after must be an epoch in 1..{s.epochs}, got {s.stop_after}")
+    preflight(s)
     cfg, notes = fit_to_run(s.cfg, s.epochs, s.steps_per_epoch)
     model_name, why = choose_model(s.cfg, s.config_path, s.model)
     total = s.epochs * s.steps_per_epoch

@@ -89,6 +89,9 @@ def fit_to_run(cfg: dict, epochs: int, steps_per_epoch: int) -> tuple[dict, list
         raise ConfigError(f"--epochs and --steps-per-epoch must be positive, got {epochs} and "
                           f"{steps_per_epoch}")
     cfg = copy.deepcopy(cfg)
+    if not isinstance(cfg.get("runner") or {}, dict):
+        raise ConfigError(f"runner must be a dict such as dict(type='EpochBasedRunner', "
+                          f"max_epochs=200), got {cfg['runner']!r}")
     runner = dict(cfg.get("runner") or {"type": "EpochBasedRunner"})
     kind = runner.get("type", "EpochBasedRunner")
     total = epochs * steps_per_epoch

@@ -21,6 +21,7 @@ import dataclasses
 import os
 from collections.abc import Callable
 
+from ..config.mmcv1_hooks import custom_hooks
 from ..errors import ConfigError
 
 # MMSelfSup algorithm (or backbone) type -> name in optax_selfsup.models.MODELS
@@ -76,8 +77,8 @@ class Task:
 
 
 def _byol_hook(cfg: dict) -> dict:
-    for hook in cfg.get("custom_hooks") or []:
-        if isinstance(hook, dict) and hook.get("type") == "BYOLHook":
+    for hook in custom_hooks(cfg):
+        if hook.get("type") == "BYOLHook":
             return hook
     return {}
 
