@@ -59,7 +59,7 @@ CASES = [
     ("custom_hooks a string", ["describe", SIMCLR, *_opts("custom_hooks=abc")],
      ["custom_hooks must be a list", "'abc'"]),
     ("custom_hooks items", ["describe", SIMCLR, *_opts("custom_hooks=[1,2]")],
-     ["custom_hooks[0]=1", "dict"]),
+     ["custom_hooks[0] must be a dict", "got int: 1"]),
     ("runner a number", ["plot", SIMCLR, *_opts("runner=1")], ["runner must be a dict"]),
     # config files
     ("config missing", ["show", "{tmp}/nope.py"], ["nope.py", "looked"]),
