@@ -100,7 +100,7 @@ def nest_names(flat: dict) -> dict:
     return tree
 
 
-def flax_resnet_name_map(stage_sizes, prefix: str = "backbone.", head: str = "head.fc"):
+def flax_resnet_name_map(stage_sizes, prefix: str = "backbone.", head: str | None = "head.fc"):
     """A ``name_map`` for the ResNet of Flax's own examples (``examples/imagenet``).
 
     That model names its stem ``conv_init`` / ``bn_init``, numbers its blocks across
@@ -115,19 +115,21 @@ def flax_resnet_name_map(stage_sizes, prefix: str = "backbone.", head: str = "he
     - inside a block, ``Conv_j`` / ``BatchNorm_j`` -> ``conv{j+1}`` / ``bn{j+1}``
       (torch counts a block's layers from 1), ``conv_proj`` / ``norm_proj`` ->
       ``downsample.0`` / ``downsample.1``;
-    - a top-level ``Dense_0`` (the classifier) -> ``head``;
+    - a top-level ``Dense_0`` (the classifier of a ResNet that is the whole model) ->
+      ``head``; ``head=None`` leaves it to the default map (``fc0``);
     - everything else as ``DEFAULT_NAME_MAP`` (``kernel`` / ``scale`` -> ``weight``, a
       neck's ``Dense_0`` / ``BatchNorm_0`` -> ``fc0`` / ``bn0`` as MMSelfSup's
       ``NonLinearNeck`` names them).
 
-    ``stage_sizes``: blocks per stage (ResNet-18/34 ``[2, 2, 2, 2]`` / ``[3, 4, 6, 3]``,
-    ResNet-50 ``[3, 4, 6, 3]``); a block number beyond their sum is an error.
+    ``stage_sizes``: blocks per stage (ResNet-18 ``[2, 2, 2, 2]``, ResNet-34 and ResNet-50
+    ``[3, 4, 6, 3]``); a block number beyond their sum is an error.
     ``prefix``: put before the stem and block names; the default suits a Flax ResNet
     that is the whole model (``params.conv_init``); pass ``prefix=""`` when it sits
     under a module already named like torch's (``params.backbone.conv_init`` ->
-    ``backbone.conv1``). For ResNet-50, ``params.BottleneckResNetBlock_7.BatchNorm_1.scale``
-    -> ``backbone.layer3.0.bn2.weight``, so MMSelfSup's regexes select what they
-    select in torch::
+    ``backbone.conv1``); then a top-level ``Dense_0`` is not the ResNet's classifier:
+    pass ``head=None`` too. For ResNet-50,
+    ``params.BottleneckResNetBlock_7.BatchNorm_1.scale`` -> ``backbone.layer3.0.bn2.weight``,
+    so MMSelfSup's regexes select what they select in torch::
 
         tx = oss.build_optimizer(cfg, params, steps_per_epoch=n,
                                  name_map=oss.flax_resnet_name_map([3, 4, 6, 3]))
@@ -139,6 +141,9 @@ def flax_resnet_name_map(stage_sizes, prefix: str = "backbone.", head: str = "he
         raise ConfigError(f"flax_resnet_name_map: stage_sizes={stage_sizes!r}: give the number "
                           "of blocks of every stage, a list of positive ints (ResNet-50: "
                           "[3, 4, 6, 3])")
+    if not isinstance(prefix, str) or not (head is None or isinstance(head, str)):
+        raise ConfigError(f"flax_resnet_name_map: prefix={prefix!r}, head={head!r}: prefix "
+                          "is a str ('' or e.g. 'backbone.'), head a str or None")
     sizes = [int(n) for n in sizes]
     starts = [sum(sizes[:i]) for i in range(len(sizes))]
     block = re.compile(r"^(?:Bottleneck)?ResNetBlock_(\d+)$")
@@ -156,7 +161,7 @@ def flax_resnet_name_map(stage_sizes, prefix: str = "backbone.", head: str = "he
                 out.append(prefix + "conv1")
             elif part == "bn_init":
                 out.append(prefix + "bn1")
-            elif part == "Dense_0" and i == 0:
+            elif part == "Dense_0" and i == 0 and head is not None:
                 out.append(head)
             elif m := block.match(part):
                 index = int(m.group(1))

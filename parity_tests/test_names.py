@@ -12,6 +12,8 @@ tensors as torch_ref's param groups do.
 
 from __future__ import annotations
 
+import warnings
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -26,6 +28,7 @@ import torch_ref
 from torch_ref import models as tm
 
 SIMCLR = "configs/selfsup/simclr/simclr_resnet50_8xb32-coslr-200e_in1k.py"
+MAE = "configs/selfsup/mae/mae_vit-base-p16_8xb512-coslr-400e_in1k.py"
 WIDTHS = (8, 16, 32, 64)
 
 
@@ -136,6 +139,27 @@ def test_a_neck_is_named_alike_by_both_maps(with_bias, with_last_bn):
             assert resnet_map(raw) == translate(raw), raw
 
 
+class TopLevelNeck(nn.Module):
+    """A nested Flax ResNet and a neck written straight into the model (top-level Dense_0)."""
+
+    @nn.compact
+    def __call__(self, x):
+        x = ExampleResNet((1,), name="backbone")(x)
+        x = nn.BatchNorm(use_running_average=False)(nn.Dense(16, use_bias=False)(x))
+        return nn.BatchNorm(use_running_average=False)(nn.Dense(8, use_bias=False)(nn.relu(x)))
+
+
+def test_head_none_leaves_a_top_level_dense_0_to_the_default_map():
+    params = flax_params(TopLevelNeck())
+    net = torch_simclr_like([1])
+    for name, module in list(net.neck.named_children()):
+        net.add_module(name, module)
+    del net.neck
+    assert named_shapes(params, oss.flax_resnet_name_map([1], "", head=None)) == \
+        torch_shapes(net)
+    assert "head.fc.weight" in named_shapes(params, oss.flax_resnet_name_map([1], ""))
+
+
 def test_a_whole_model_resnet_gets_the_prefix_and_the_head():
     params = flax_params(ExampleResNet((2, 1), num_classes=3))
     net = torch.nn.Module()
@@ -168,8 +192,32 @@ def test_bad_stage_sizes_and_blocks_beyond_them_are_refused():
     for bad in ([], [3, 0], [2.0], "3463", 3):
         with pytest.raises(oss.ConfigError, match="stage_sizes"):
             oss.flax_resnet_name_map(bad)
+    with pytest.raises(oss.ConfigError, match="head=1"):
+        oss.flax_resnet_name_map([1], head=1)
     translate = oss.flax_resnet_name_map([3, 4, 6, 3])
     assert translate("params.BottleneckResNetBlock_15.BatchNorm_2.scale") == \
         "backbone.layer4.2.bn3.weight"
     with pytest.raises(oss.ConfigError, match=r"block 16 but stage_sizes=\[3, 4, 6, 3\]"):
         translate("params.BottleneckResNetBlock_16.Conv_0.kernel")
+
+
+def test_the_mae_rule_selects_every_layernorm_of_the_vit_as_in_torch():
+    """MAE's 'ln' rule exempts every LayerNorm of MMSelfSup's ViT (ln1 / ln2 of each
+    block, the final ln1, the decoder's ln1) from weight decay: no NormLayerWarning, and
+    the same groups as torch_ref's for the torch MAE."""
+    from optax_selfsup.models import init_model
+
+    cfg = oss.load_config(MAE)
+    _, params, _ = init_model("mae_vit", abstract=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", oss.NormLayerWarning)
+        table = oss.describe(cfg, params)
+    rows = {r["name"]: (r["lr"], r["weight_decay"]) for r in table}
+    net = tm.MAE()
+    built = torch_ref.build(cfg, list(net.named_parameters()), steps_per_epoch=4)
+    by_id = {id(p): n for n, p in net.named_parameters()}
+    ref = {by_id[id(p)]: (g["lr"], g["weight_decay"])
+           for g in built.optimizer.param_groups for p in g["params"]}
+    assert rows == ref
+    norms = [n for n in rows if ".ln" in n]
+    assert len(norms) == 16 and all(rows[n][1] == 0.0 for n in norms)
