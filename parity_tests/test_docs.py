@@ -3,6 +3,7 @@ a fresh interpreter. Blocks opened with ```python fragment are excerpts: they ar
 compiled. What the script prints must appear in the page (whitespace aside, the
 temporary directory spelt /tmp/tmpa1b2c3), so the messages shown are the real ones."""
 
+import glob
 import os
 import re
 import subprocess
@@ -11,7 +12,11 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PAGES = ["docs/checkpoints.md"]  # pages whose python blocks form one runnable script
+# pages whose python blocks form one runnable script
+PAGES = ["docs/checkpoints.md", "docs/composing.md", "docs/flax.md", "docs/multi-device.md"]
+# pages with python blocks that are not run yet (kept by other work); every other page's
+# python blocks must be run: a new block on a page outside PAGES fails the test below
+NOT_RUN_YET = ["docs/mmengine-paramwise.md", "docs/mmengine-schedules.md"]
 
 
 def blocks(page):
@@ -43,3 +48,10 @@ def test_python_blocks_run_in_order(page, tmp_path):
     for line in result.stdout.splitlines():
         shown = _squash(re.sub(re.escape(str(tmp_path)) + r"/tmp\w+", "/tmp/tmpa1b2c3", line))
         assert shown in page_text, f"{page} does not show what it prints: {shown}"
+
+
+def test_every_page_with_python_blocks_is_run():
+    pages = sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "docs", "*.md")))
+    for page in pages:
+        if page not in PAGES and page not in NOT_RUN_YET:
+            assert not blocks(page)[1], f"{page} has ```python blocks: add it to PAGES"

@@ -1,16 +1,17 @@
 """Warn when the paramwise rules treat normalization layers unevenly.
 
 MMSelfSup's rules select normalization layers by torch names
-(``'(bn|gn)(\\d+)?.(weight|bias)'``, ``'norm'``). A Flax model named otherwise
+(``'(bn|gn)(\\d+)?.(weight|bias)'``, ``'norm'``, ``'ln'``). A Flax model named otherwise
 (``bn_init``, ``norm_proj``) silently keeps weight decay or LARS adaptation on
 those layers while the other normalization layers lose it. A normalization
 layer is recognised from the tree itself: a module whose parameters are a 1-D
 ``scale`` (Flax) or 1-D ``weight`` (torch names) and optionally a 1-D ``bias``,
 nothing else. When such layers' scales (or biases) end up with different
 settings, ``NormLayerWarning`` names them, grouped by setting. The warning can
-be intended (MMSelfSup's MAE config exempts ``*norm*`` layers from weight decay
-but not the ViT's ``ln1``/``ln2``); filter it with
-``warnings.filterwarnings('ignore', category=oss.NormLayerWarning)``.
+be upstream's own unevenness (MMSelfSup's ``(bn|gn)(\\d+)?.(weight|bias)`` rule
+misses torch ResNet's ``downsample.1`` BatchNorms; MAE's ``'ln'`` rule selects
+every LayerNorm of its ViT, ``ln1`` / ``ln2``, so it gives none); once checked,
+filter it with ``warnings.filterwarnings('ignore', category=oss.NormLayerWarning)``.
 """
 
 from __future__ import annotations
