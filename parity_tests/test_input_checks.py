@@ -162,6 +162,13 @@ def test_gradient_of_another_shape_is_refused_through_build_optimizer():
             assert "the gradient for 'w' has shape" in _one_line(err), cfg
 
 
+def test_scale_by_lars_refuses_a_gradient_of_another_shape():
+    tx = oss.scale_by_lars(weight_decay=1e-4)
+    with pytest.raises(oss.ConfigError) as err:
+        tx.update({"w": jnp.ones(()), "b": jnp.ones(3)}, tx.init(PARAMS), PARAMS)
+    assert "scale_by_lars: the gradient for 'w' has shape ()" in _one_line(err)
+
+
 def test_gradient_dtype_that_cannot_be_cast_is_refused():
     with pytest.raises(oss.ConfigError) as err:
         _sgd_update({"w": jnp.ones(2, jnp.complex64), "b": jnp.ones(3)})
