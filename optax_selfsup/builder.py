@@ -48,9 +48,8 @@ def build_optimizer(cfg: dict, params, *, steps_per_epoch: int | None = None,
     ``fp16``, multiply the loss by ``oss.loss_scale(opt_state)`` before taking
     gradients; the transformation unscales them.
     """
-    params = unbox(params)
     plan = plan_optimizer(cfg, params, steps_per_epoch=steps_per_epoch, name_map=name_map)
-    return build_from_plan(plan, params)
+    return build_from_plan(plan, unbox(params))
 
 
 def build_from_plan(plan: Plan, params) -> optax.GradientTransformationExtraArgs:

@@ -55,7 +55,7 @@ CASES = [
     ("call with commas", ["show", SIMCLR, *_opts("x=f(1,2)")], ["'f(1,2)'", "brackets"]),
     # a section of the wrong type: the builder says so
     ("optimizer a number", ["describe", SIMCLR, *_opts("optimizer=1")],
-     ["optimizer must be a dict", "got int"]),
+     ["optimizer=1 must be a dict", "got int"]),
     ("custom_hooks a string", ["describe", SIMCLR, *_opts("custom_hooks=abc")],
      ["custom_hooks must be a list", "'abc'"]),
     ("custom_hooks items", ["describe", SIMCLR, *_opts("custom_hooks=[1,2]")],

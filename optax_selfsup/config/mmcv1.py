@@ -10,6 +10,7 @@ mmcv 1.7's lr and momentum updater hooks and optimizer hooks.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
@@ -25,10 +26,11 @@ from ..paramwise.regex_rules import (
     warn_unmatched,
 )
 from ..pytrees import unbox
+from ..registry import OPTIMIZERS
 from ..schedules.clock import Clock
 from ..schedules.schedule import parse_schedule
 from ..transforms.frozen import frozen_until
-from ..transforms.rule import IMPLEMENTATION_ARGS, check_arguments
+from ..transforms.rule import IMPLEMENTATION_ARGS, Rule, check_arguments
 from ..transforms.torch_optimizer import resolve_rule
 from ..validation import NON_NEGATIVE, check_number, check_params
 from .mmcv1_hooks import parse_hooks, parse_simsiam
@@ -74,12 +76,18 @@ def _optimizer_config(cfg: dict) -> dict:
     if not isinstance(cfg, dict) or cfg.get("optimizer") is None:
         raise ConfigError("the config has no 'optimizer' (e.g. optimizer = dict(type='SGD', "
                           "lr=0.1, momentum=0.9))")
-    if not isinstance(cfg["optimizer"], dict):
-        raise ConfigError(f"optimizer must be a dict such as dict(type='SGD', lr=0.1), got "
-                          f"{type(cfg['optimizer']).__name__}: {cfg['optimizer']!r}")
+    example = "e.g. optimizer = dict(type='SGD', lr=0.1, momentum=0.9)"
+    if not isinstance(cfg["optimizer"], Mapping):
+        raise ConfigError(f"optimizer={cfg['optimizer']!r} must be a dict of the optimizer's "
+                          f"type and arguments, got {type(cfg['optimizer']).__name__}; "
+                          f"{example}")
     opt = dict(cfg["optimizer"])
     if "type" not in opt:
-        raise ConfigError("optimizer: the key 'type' is required")
+        raise ConfigError(f"optimizer: the key 'type' is required; {example}")
+    if not isinstance(opt["type"], (str, Rule)):
+        raise ConfigError(f"optimizer.type={opt['type']!r} must be the name of an optimizer "
+                          f"(a string), got {type(opt['type']).__name__}; known: "
+                          f"{choices(OPTIMIZERS.names())}")
     return opt
 
 
@@ -87,7 +95,7 @@ def plan_mmcv1(cfg: dict, params, *, steps_per_epoch=None, name_map="default",
                schedules: bool = True) -> Plan:
     """Read the config for ``params``; ``schedules=False`` skips the clock and schedules
     (the per-parameter table needs neither, nor ``steps_per_epoch``)."""
-    params = unbox(params)
+    given, params = params, unbox(params)
     opt = _optimizer_config(cfg)
     names = torch_names(params, name_map)
     paramwise, opt = constructor_options(names, opt)
@@ -123,7 +131,7 @@ def plan_mmcv1(cfg: dict, params, *, steps_per_epoch=None, name_map="default",
         raise ConfigError(f"momentum_config is set but {rule.name} has no momentum or betas "
                           "to schedule; remove momentum_config or pick an optimizer with one")
     hooks = parse_hooks(cfg)
-    check_params(params)  # after every config check: config errors come first
+    check_params(given)  # after every config check: config errors come first
     fix_lr = [bool(g.get("fix_lr", False)) for g in groups]
     frozen = frozen_until(names, hooks.frozen_layers, "optimizer_config.frozen_layers_cfg")
     settings = [tuple(sorted({**h, "fix_lr": f, "frozen_until": n}.items(), key=str))

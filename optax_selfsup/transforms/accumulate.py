@@ -49,6 +49,7 @@ import optax
 
 from ..errors import ConfigError
 from ..pytrees import boxed_like, unbox
+from ..tree_checks import check_gradients
 from .in_place import with_in_place
 from .select import apply_if, update_if
 
@@ -144,6 +145,7 @@ def accumulate(inner: optax.GradientTransformation, every_k_schedule: int,
 
     def accumulated(grads, state, iteration):
         """(is_update, the group's mean or sum so far) for this micro-step."""
+        check_gradients(grads, state.acc, "accumulate", dtypes=False)  # no broadcasting
         it = state.count if iteration is None else iteration
         if flush:
             in_full_group = it < divisible

@@ -36,6 +36,7 @@ from ..errors import ConfigError
 from ..names import leaf_names
 from ..pytrees import boxed_like, is_one_value, per_leaf, unbox
 from ..registry import OPTIMIZERS
+from ..tree_checks import check_gradients, check_structure
 from ..validation import check_params
 from . import adam_family, lamb, sgd_family
 from .clip import check_clip_arguments, clip_coefficient, norm_dtype
@@ -253,8 +254,8 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         return None if values is None else jnp.take(values, index)
 
     def init(params):
+        check_params(params)  # before unbox: it reads the Flax NNX variable types
         params = unbox(params)
-        check_params(params)
         leaves, treedef = jax.tree.flatten(params)
         hs = leaf_hparams(treedef)
         lrs, moms = scheduled(hs, treedef, jnp.zeros((), jnp.int32))
@@ -270,6 +271,7 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
     def update(updates, state, params=None, *, iteration=None, grad_mask=None,
                hparams_only=False, **extra):
         del extra
+        check_update_inputs(rule.name, updates, state, params)
         it = state.count if iteration is None else iteration
         if hparams_only:  # only the lr and momentum in force at ``it`` (select.update_if)
             treedef = jax.tree.structure(unbox(updates))
@@ -338,6 +340,20 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         return boxed_like(out_u, updates), new_state
 
     return optax.GradientTransformationExtraArgs(init, update)
+
+
+def check_update_inputs(name: str, updates, state: TorchOptimizerState, params) -> None:
+    """The params against the tree ``init`` saw, the gradients against the params (tree,
+    shapes, dtypes): one-line ConfigErrors at trace time instead of JAX's "Dict key
+    mismatch" or a silent broadcast."""
+    expected = params_structure(state)
+    if params is None:
+        check_structure(updates, expected, f"{name}.update: the gradients (updates)",
+                        "the params given to init")
+        return
+    check_structure(params, expected, f"{name}.update: the params",
+                    "the params given to init")
+    check_gradients(updates, params, f"{name}.update")
 
 
 def _dtype():
