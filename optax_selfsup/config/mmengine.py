@@ -250,6 +250,16 @@ def _schedules(cfg, loop, rule, base_of, hparams, group_of, num_groups, fix_lr, 
                               ": it changes nothing (upstream neither)", UserWarning,
                               stacklevel=4)
             writes.append(write)
+    entries = cfg.get("param_scheduler") or []
+    for i, entry in enumerate([entries] if isinstance(entries, Mapping) else entries):
+        eta = entry.get("eta_max") if isinstance(entry, Mapping) else None
+        if isinstance(eta, (list, tuple)) and len(set(eta)) > 1:
+            warnings.warn(
+                f"param_scheduler[{i}].eta_max gives one value per param group; value g goes "
+                "to group g as oss.describe's 'group' column numbers them (a module's own "
+                "parameters before its submodules', each module's in the params' leaf order: a "
+                "torch layer registers weight before bias, a sorted dict puts bias first): "
+                "check the order", UserWarning, stacklevel=4)
     mkey = rule.momentum_key
     scheds = parse_param_scheduler(cfg.get("param_scheduler"), loop, n_groups=num_groups,
                                    hook_writes=writes, optimizer_momentum=mkey,
