@@ -316,3 +316,31 @@ def test_amp_static_float_scale_and_accepted_keys():
                    optim_wrapper__use_fsdp=True)
     state = oss.build_optimizer(cfg, PARAMS).init(PARAMS)
     assert float(oss.loss_scale(state)) == 512.0
+
+
+def test_update_and_apply_equals_update_then_apply():
+    """The in-place path on an MMEngine chain (AMP, accumulation with a remainder, clip,
+    a frozen layer): the same numbers, bit for bit."""
+    cfg = cfg_with(optim_wrapper__type="AmpOptimWrapper", optim_wrapper__accumulative_counts=3,
+                   optim_wrapper__clip_grad=dict(max_norm=0.5),
+                   custom_hooks=[dict(type="SwAVHook", batch_size=8,
+                                      frozen_layers_cfg={"head.fc": 3})])
+    tx = oss.build_optimizer(cfg, PARAMS)
+    rng = np.random.default_rng(0)
+    grads = [jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), p.dtype), PARAMS)
+             for _ in range(10)]
+    a, sa = PARAMS, tx.init(PARAMS)
+    b, sb = PARAMS, tx.init(PARAMS)
+    step = jax.jit(lambda p, s, g: oss.update_and_apply(tx, g, s, p))
+
+    @jax.jit
+    def plain(p, s, g):
+        updates, s = tx.update(g, s, p)
+        return optax.apply_updates(p, updates), s
+
+    for g in grads:
+        scale_a, scale_b = oss.loss_scale(sa), oss.loss_scale(sb)
+        a, sa = step(a, sa, jax.tree.map(lambda x, c=scale_a: x * c, g))
+        b, sb = plain(b, sb, jax.tree.map(lambda x, c=scale_b: x * c, g))
+        jax.tree.map(np.testing.assert_array_equal, a, b)
+    assert not np.array_equal(a["head"]["fc"]["weight"], PARAMS["head"]["fc"]["weight"])
