@@ -344,3 +344,13 @@ def test_update_and_apply_equals_update_then_apply():
         b, sb = plain(b, sb, jax.tree.map(lambda x, c=scale_b: x * c, g))
         jax.tree.map(np.testing.assert_array_equal, a, b)
     assert not np.array_equal(a["head"]["fc"]["weight"], PARAMS["head"]["fc"]["weight"])
+
+
+def test_a_top_level_optimizer_that_disagrees_is_warned_about():
+    cfg = cfg_with(optimizer=dict(type="SGD", lr=0.6, momentum=0.9, weight_decay=1e-4))
+    with pytest.warns(UserWarning, match=r"differs from optim_wrapper.optimizer in 'lr'"):
+        rows = oss.describe(cfg, PARAMS)
+    assert {r["lr"] for r in rows} == {0.1}  # MMEngine's value
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        oss.describe(cfg_with(optimizer=BASE["optim_wrapper"]["optimizer"]), PARAMS)

@@ -137,6 +137,22 @@ def _check_custom_keys(paramwise_cfg, rule, has_simsiam) -> None:
                           stacklevel=4)
 
 
+def _warn_top_level_optimizer(cfg, optim_wrapper) -> None:
+    """MMEngine reads ``optim_wrapper.optimizer`` only; a top-level ``optimizer`` (the variable
+    real configs pass into it) that says otherwise, e.g. after ``--cfg-options
+    optimizer.lr=...``, changes nothing."""
+    top, used = cfg.get("optimizer"), optim_wrapper.get("optimizer")
+    if not isinstance(top, Mapping) or not isinstance(used, Mapping) or top == used:
+        return
+    keys = sorted({k for k in set(top) | set(used) if top.get(k, used.get(k)) != used.get(k)},
+                  key=str)
+    if keys:
+        warnings.warn(f"the top-level 'optimizer' differs from optim_wrapper.optimizer in "
+                      f"{choices(keys)}: MMEngine reads only optim_wrapper.optimizer (so does "
+                      "this port); set the values there (e.g. --cfg-options "
+                      "optim_wrapper.optimizer.lr=...)", UserWarning, stacklevel=4)
+
+
 def _group_hparams(rule, base, group: dict) -> dict:
     h = {k: group.get(k, v) for k, v in base.items()}
     for k, v in h.items():
@@ -189,6 +205,7 @@ def plan_mmengine(cfg: dict, params, *, steps_per_epoch=None, name_map="default"
                           "optimizer=dict(type='SGD', lr=0.1, momentum=0.9)))")
     wrapper = parse_wrapper(ow, scope)
     rule = wrapper.rule
+    _warn_top_level_optimizer(cfg, ow)
     hooks = parse_custom_hooks(cfg, wrapper.accumulative_counts)
     check_default_hooks(cfg)
     ratio = auto_scale_ratio(cfg, batch_size)
