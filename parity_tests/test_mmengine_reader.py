@@ -354,3 +354,13 @@ def test_a_top_level_optimizer_that_disagrees_is_warned_about():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         oss.describe(cfg_with(optimizer=BASE["optim_wrapper"]["optimizer"]), PARAMS)
+
+
+def test_an_explicit_scope_finds_lars_and_clip_grad_none_clips_nothing():
+    """MMSelfSup 1.0's EVA / MILAN linear probes write type='mmselfsup.LARS' without a
+    default_scope; 19 real configs write clip_grad=None."""
+    cfg = cfg_with(optim_wrapper__optimizer=dict(type="mmselfsup.LARS", lr=0.1, momentum=0.9),
+                   optim_wrapper__clip_grad=None)
+    plan = oss.plan_optimizer(cfg, PARAMS)
+    assert plan.rule.name == "LARS" and plan.clip is None and plan.generation == "mmengine"
+    assert plan.group_of == [0] * 5 and plan.num_groups == 1
