@@ -1,4 +1,5 @@
-"""optax_selfsup: MMSelfSup 0.x / mmcv 1.x optimisation configs as optax transformations.
+"""optax_selfsup: MMSelfSup / MMPretrain optimisation configs (mmcv 1.x and MMEngine) as optax
+transformations.
 
 The public names below are imported on first use (``oss.build_optimizer``,
 ``from optax_selfsup import describe``): ``import optax_selfsup`` stays cheap and

@@ -37,16 +37,20 @@ def _find(opt_state, cls, what, required=True):
 def current_hparams(opt_state) -> dict:
     """Per-parameter lr and momentum of the iteration of the last ``update`` call.
 
-    What mmcv logs at that iteration, also on accumulation micro-steps and after
-    an fp16-skipped update. Returns ``{'lr': tree, 'momentum': tree or None}``
-    (trees shaped like the params) plus ``'grad_norm'`` (the pre-clip norm of the
-    last applied update) when gradients are clipped and ``'loss_scale'`` with fp16.
-    Before the first update the values are those of iteration 0.
+    What mmcv / MMEngine log at that iteration, also on accumulation micro-steps and
+    after an fp16-skipped update. Returns ``{'lr': tree, 'momentum': tree or None}``
+    (trees shaped like the params; the momentum is ``betas[0]`` for the Adam family and
+    Lamb), plus ``'weight_decay'`` (a tree) when a schedule moves the weight decay
+    (MMEngine's ``param_scheduler``), ``'grad_norm'`` (the pre-clip norm of the last
+    applied update) when gradients are clipped by norm and ``'loss_scale'`` with fp16 /
+    AMP. Before the first update the values are those of iteration 0.
     """
     opt = _find(opt_state, TorchOptimizerState, "optax_selfsup optimizer")
     treedef = params_structure(opt)
     as_tree = lambda v: None if v is None else jax.tree.unflatten(treedef, list(v))
     out = {"lr": as_tree(opt.lr), "momentum": as_tree(opt.momentum)}
+    if getattr(opt, "weight_decay", None) is not None:
+        out["weight_decay"] = as_tree(opt.weight_decay)
     clip = _find(opt_state, ClipState, "grad_clip", required=False)
     if opt.grad_norm is not None:  # the clip fused into the optimizer (build_optimizer)
         out["grad_norm"] = opt.grad_norm
@@ -104,5 +108,7 @@ def iteration(opt_state) -> jax.Array:
 
 
 def loss_scale(opt_state):
-    """The factor to multiply the loss by before taking gradients (fp16 configs)."""
-    return _find(opt_state, LossScaleState, "loss scale (the config has no fp16)").scale
+    """The factor to multiply the loss by before taking gradients (0.x ``fp16`` configs,
+    MMEngine ``AmpOptimWrapper``)."""
+    return _find(opt_state, LossScaleState,
+                 "loss scale (the config has no fp16 / AmpOptimWrapper)").scale

@@ -30,6 +30,7 @@ from ..registry import OPTIMIZERS
 from ..schedules.clock import Clock
 from ..schedules.schedule import parse_schedule
 from ..transforms.frozen import frozen_until
+from ..transforms.grad_clip import GradClip
 from ..transforms.rule import IMPLEMENTATION_ARGS, Rule, check_arguments
 from ..transforms.torch_optimizer import resolve_rule
 from ..validation import NON_NEGATIVE, check_number, check_params
@@ -138,11 +139,19 @@ def plan_mmcv1(cfg: dict, params, *, steps_per_epoch=None, name_map="default",
                 for h, f, n in zip(hparams, fix_lr, frozen)]
     shapes = [jnp.shape(x) for x in jax.tree.leaves(params)]
     warn_uneven_norm_layers(leaf_names(params), names, shapes, settings)
+    simsiam = parse_simsiam(cfg)
+    lr_override = None
+    if simsiam is not None and any(fix_lr) and clock is not None:
+        lr_override = (fix_lr, simsiam.lr, simsiam_active(simsiam, lr_schedule, clock))
+    schedules = {k: v for k, v in (("lr", lr_schedule), ("momentum", momentum_schedule))
+                 if v is not None}
     return Plan(
         names=names, rule=rule, clock=clock, hparams=hparams,
         fix_lr=fix_lr, frozen_until=frozen,
-        group_of=group_of, num_groups=num_groups, lr_schedule=lr_schedule,
-        momentum_schedule=momentum_schedule, hooks=hooks, simsiam=parse_simsiam(cfg))
+        group_of=group_of, num_groups=num_groups, schedules=schedules,
+        clip=GradClip.of(hooks.grad_clip), update_interval=hooks.update_interval,
+        flush_remainder=hooks.flush_remainder, loss_scale=hooks.loss_scale,
+        lr_override=lr_override, generation="mmcv1", frozen_layers=dict(hooks.frozen_layers))
 
 
 def check_per_group_options(schedule, names, num_groups: int) -> None:
@@ -172,7 +181,7 @@ def check_per_group_options(schedule, names, num_groups: int) -> None:
                 UserWarning, stacklevel=4)
 
 
-def simsiam_active(plan: Plan):
+def simsiam_active(settings, schedule, clock):
     """When the SimSiamHook's lr is in force, as a function of the iteration.
 
     Hook order (mmcv priorities): the lr hook runs before the SimSiamHook. With
@@ -181,12 +190,11 @@ def simsiam_active(plan: Plan):
     a by-iteration lr hook overrides it at once, and a by-epoch lr hook
     overrides it during warmup and, from ``it == W``, for the rest of that epoch.
     """
-    settings, schedule = plan.simsiam, plan.lr_schedule
     if not settings.adjust_by_epoch or schedule is None:
         return lambda it: jnp.asarray(True)
     if not schedule.by_epoch:
         return lambda it: jnp.asarray(False)
     if schedule.warmup is None:
         return lambda it: jnp.asarray(True)
-    w, spe = schedule.warmup.length, plan.clock.steps_per_epoch
+    w, spe = schedule.warmup.length, clock.steps_per_epoch
     return lambda it: (it >= w) & ((it // spe) != (w // spe))
