@@ -280,7 +280,7 @@ def test_random_scheduler_lists(case):
     (dict(type="CosineAnnealingLR", eta_min=0, eta_min_ratio=0.1), "exactly one"),
     (dict(type="CosineRestartLR", periods=[2]), "exactly one"),
     (dict(type="CosineAnnealingLR", T_maxx=3), r"unknown key\(s\) 'T_maxx'"),
-    (dict(type="LinearLR", start_factor=1.5), r"start_factor=1.5 must be <= 1"),
+    (dict(type="LinearLR", start_factor=1.5), r"start_factor=1.5 must be >= 0 and <= 1"),
     (dict(type="LinearLR", start_factor=0.0), "divides by zero"),
     (dict(type="ConstantLR", factor=0.0), "divides by it"),
     (dict(type="StepLR", step_size=0), r"step_size=0 must be >= 1"),
