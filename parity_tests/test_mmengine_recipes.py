@@ -261,26 +261,9 @@ SWAV = "mmpretrain-1.2.0/swav/swav_resnet50_8xb32-mcrop-coslr-200e_in1k-224px-96
 def swav_freeze_only():
     """MMPretrain's SwAVHook, its queue handling (which needs SwAV's head) switched off: the
     freezing (``before_train_iter``) is upstream's code, unchanged."""
-    from torch_ref.mmengine.upstream import _exec_file, load_mmpretrain, mmpretrain_root
+    from torch_ref.mmengine.upstream import swav_freeze_only_hook
 
-    load_mmpretrain()
-    root = mmpretrain_root()
-    _exec_file("mmpretrain.utils", root / "utils/misc.py")
-    module = _exec_file("mmpretrain.engine.hooks.swav_hook", root / "engine/hooks/swav_hook.py")
-    registry = module.HOOKS
-    if "SwAVFreezeOnlyHook" not in registry.module_dict:
-        class SwAVFreezeOnlyHook(module.SwAVHook):
-            def before_run(self, runner):
-                pass
-
-            def before_train_epoch(self, runner):
-                pass
-
-            def after_train_epoch(self, runner):
-                pass
-
-        registry.register_module(module=SwAVFreezeOnlyHook)
-    return "SwAVFreezeOnlyHook"
+    return swav_freeze_only_hook()
 
 
 def test_swav_hook_frozen_prototypes(swav_freeze_only):
