@@ -329,3 +329,24 @@ def test_upstream_configs_pick_their_algorithm():
             assert choose_model(cfg, path, None)[0] == expected, path
             seen.add(expected)
     assert seen == set(ALGORITHMS.values())
+
+
+@pytest.mark.parametrize("config", [MOCOV2, "configs/selfsup/mocov1/"
+                                    "mocov1_resnet50_8xb32-steplr-200e_in1k.py"])
+def test_moco_probe_is_above_chance(config, tmp_path, cache):
+    """The other contrastive methods on the probe run's settings (SimCLR: above)."""
+    assert main(["train", config, "--work-dir", str(tmp_path)] + PROBE_RUN + cache) == 0
+    probe = _records(str(tmp_path))[-1]
+    assert probe["chance"] == 10.0 and probe["linear_probe_top1"] > 15.0, probe
+
+
+def test_model_size_limits_are_config_errors(tmp_path, capsys):
+    simmim = "configs/selfsup/simmim/simmim_swin-base_16xb128-coslr-100e_in1k-192.py"
+    assert main(["train", simmim, "--image-size", "24", "--work-dir", str(tmp_path)]
+                + TINY) == 2
+    assert "--image-size 24" in capsys.readouterr().err
+    assert main(["train", MOCOV2, "--batch-size", "520", "--steps-per-epoch", "1",
+                 "--epochs", "1", "--no-progress", "--no-probe", "--compile-cache", "none",
+                 "--work-dir", str(tmp_path / "moco")]) == 2
+    err = capsys.readouterr().err
+    assert "520" in err and "512" in err

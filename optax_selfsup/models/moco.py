@@ -32,6 +32,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from ..errors import ConfigError
 from .algorithms import apply_train
 from .losses import enqueue, l2_normalize, moco_loss, momentum_update
 from .necks import LinearNeck, MoCoV2Neck
@@ -71,6 +72,9 @@ def moco_init_state(model: MoCo, params, state, key):
 
 def moco_loss_fn(model: MoCo, params, model_state, batch):
     views = batch["views"]
+    if views.shape[0] > model.queue_len:
+        raise ConfigError(f"batch size {views.shape[0]} is larger than the MoCo queue "
+                          f"({model.queue_len} keys); upstream needs queue_len % batch == 0")
     q, stats = apply_train(model, params, model_state["batch_stats"], views[:, 0])
     q = l2_normalize(q)
     key = model_state["key"]

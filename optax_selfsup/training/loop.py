@@ -98,7 +98,7 @@ def _make_step(task, tx, fp16: bool):
         # step: an accumulate-only micro-step touches only the accumulator
         params, opt_state = oss.update_and_apply(tx, grads, opt_state, params)
         hp = oss.current_hparams(opt_state)
-        grad_norm = hp["grad_norm"] if "grad_norm" in hp else optax.global_norm(grads) / scale
+        grad_norm = hp["grad_norm"] if "grad_norm" in hp else optax.tree.norm(grads) / scale
         updated = oss.has_updated(opt_state)
         if task.after_update is not None:
             moved = task.after_update(new_state, params, target_momentum)

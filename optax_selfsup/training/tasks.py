@@ -172,14 +172,12 @@ def make_task(name: str, cfg: dict, *, seed: int, image_size: int, max_iters: in
     from .. import models
     from ..models import MODELS, init_model
 
+    # MAE and the classifier: 4x4 patches; SimMIM: 2x2 patches, 4x4 windows in both stages
     for model, multiple in (("mae_vit", models.MAE.patch_size), ("classification_vit", 4),
-                            ("simmim_swin", 4)):
+                            ("simmim_swin", 16)):
         if name == model and image_size % multiple:
             raise ConfigError(f"--image-size {image_size}: the {model} model needs a multiple "
                               f"of {multiple}")
-    if name == "simmim_swin" and image_size < 16:
-        raise ConfigError(f"--image-size {image_size}: the simmim_swin model needs at least 16 "
-                          "(its last stage is one 4x4 window)")
     module, params, model_state = init_model(name, seed=seed, image_size=image_size)
     import jax
     import jax.numpy as jnp
