@@ -350,3 +350,12 @@ def test_model_size_limits_are_config_errors(tmp_path, capsys):
                  "--work-dir", str(tmp_path / "moco")]) == 2
     err = capsys.readouterr().err
     assert "520" in err and "512" in err
+
+
+def test_describe_lists_every_model_with_its_torch_names(capsys):
+    """``describe --model NAME`` initialises the model abstractly (inside jax.eval_shape)."""
+    from optax_selfsup.models import MODELS
+
+    for name in MODELS:
+        assert main(["describe", SIMCLR, "--model", name]) == 0, name
+        assert "backbone." in capsys.readouterr().out

@@ -181,12 +181,13 @@ def init_model(name: str, seed: int = 0, image_size: int = 16, batch_size: int =
 
     if abstract:
         params, state = jax.eval_shape(build, key, *inputs)
+    elif isinstance(key, jax.core.Tracer):  # inside a jax transformation: staged into it
+        params, state = build(key, *inputs)
     else:
         # compiled without XLA's backend optimisations: the random initialisers' threefry
         # takes seconds to optimise and the function runs once
-        compiled = jax.jit(build).lower(key, *inputs).compile(
-            {"xla_backend_optimization_level": 0})
-        params, state = compiled(key, *inputs)
+        params, state = jax.jit(build, compiler_options={"xla_backend_optimization_level": 0})(
+            key, *inputs)
     return module, params, state
 
 
