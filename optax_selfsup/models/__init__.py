@@ -4,10 +4,12 @@ SimCLR, BYOL, MoCo v1/v2, SwAV, SimSiam, BarlowTwins, rotation prediction (small
 ResNets), MAE (tiny ViT), SimMIM (tiny Swin) and a ViT fine-tuning classifier.
 
 ``MODELS`` maps a name to a ``ModelSpec`` (description, module factory, how to
-make a batch, the loss of one iteration). ``init_model(name, seed, image_size)``
-gives ``(module, params, model_state)``. Parameter names become MMSelfSup's torch
-names through the default Flax -> torch name map, so MMSelfSup's
-``paramwise_options`` regexes select the same tensors in both frameworks
+make a random batch, the loss of one iteration, the inputs ``module.init`` takes
+from a batch, the extra state: BYOL's target, MoCo's key encoder and queue).
+``init_model(name, seed, image_size)`` gives ``(module, params, model_state)``.
+Parameter names become MMSelfSup's torch names through the default Flax -> torch
+name map, so MMSelfSup's ``paramwise_options`` regexes select the same tensors in
+both frameworks
 (``backbone.layer2.0.downsample.1.weight``, ``neck.bn0.weight``,
 ``head.predictor.fc0.weight``, ``backbone.layers.0.attn.qkv.weight`` ...).
 ``torch_ref.models`` has SimCLR, BYOL and MAE in torch; ``transfer`` moves weights.
