@@ -3,9 +3,11 @@
     optax-selfsup train CONFIG [--epochs 2] [--steps-per-epoch 20] [--work-dir DIR]
                         [--stop-after EPOCH] [--resume] [--cfg-options KEY=VALUE ...]
 
-The model follows the config's algorithm (SimCLR: small ResNet + NonLinearNeck,
-NT-Xent; BYOL: + predictor and momentum target; MAE: tiny ViT), named like
-MMSelfSup's so the config's paramwise regexes select the same tensors. The data
+The model follows the config's algorithm (SimCLR, BYOL, MoCo v1/v2, SwAV,
+SimSiam, BarlowTwins, rotation prediction: small ResNets; MAE: tiny ViT;
+SimMIM: tiny Swin; ViT fine-tuning configs: a ViT classifier; configs naming no
+algorithm: the SimCLR demo model), named like MMSelfSup's so the config's
+paramwise regexes select the same tensors. The data
 is a generated 10-class image dataset (no download). The config's run is
 fitted onto --epochs x --steps-per-epoch iterations (the notes say how). Writes
 WORK_DIR/log.json (one JSON record per logged iteration), WORK_DIR/config.json
@@ -103,11 +105,13 @@ def add_arguments(parser) -> None:
                         help="stop after this epoch as if interrupted (the schedules still "
                              "cover --epochs); continue later with --resume")
     parser.add_argument("--model", default=None,
-                        help="model to train (simclr_resnet, byol_resnet, mae_vit); default: "
-                             "from the config's model.type or its file name")
+                        help="model to train (simclr_resnet, byol_resnet, mocov2_resnet, "
+                             "swav_resnet, mae_vit, simmim_swin, ...; an unknown name lists "
+                             "them all); default: from the config's model.type, its "
+                             "optimizer or its file name")
     parser.add_argument("--image-size", type=positive_int, default=16,
-                        help="side of the generated square images, at least 8 and for "
-                             "mae_vit a multiple of 4 (default: 16)")
+                        help="side of the generated square images, at least 8; a multiple "
+                             "of 4 for the ViTs and of 16 for simmim_swin (default: 16)")
     parser.add_argument("--seed", type=seed, default=0,
                         help="seed of the model init, dataset, order and augmentations")
     parser.add_argument("--log-interval", type=positive_int, default=10,

@@ -9,6 +9,7 @@ Per iteration ``it`` (global, from 0), in mmcv's order:
    ``optax.apply_updates`` in one step); ``tx = oss.build_optimizer(cfg, params,
    steps_per_epoch=N)`` does every schedule, parameter group, clip,
    accumulation micro-step and loss-scale decision inside;
+   SwAV's prototypes are normalised before the forward pass (``task.prepare_params``);
 3. BYOL: the target network's momentum update when ``oss.has_updated``;
 4. logging (``log.py``) and, at the end of every ``checkpoint_interval``-th
    epoch, an orbax checkpoint (``checkpoints.py``).
@@ -83,11 +84,13 @@ def _make_step(task, tx, fp16: bool):
 
     import optax_selfsup as oss
 
-    def step(params, model_state, opt_state, images, key, target_momentum):
+    def step(params, model_state, opt_state, images, labels, key, target_momentum):
         scale = oss.loss_scale(opt_state) if fp16 else jnp.float32(1.0)
+        if task.prepare_params is not None:  # SwAV: prototypes normalised in place
+            params = task.prepare_params(params)
 
         def objective(p):
-            loss, new_state = task.loss(p, model_state, images, key)
+            loss, new_state = task.loss(p, model_state, images, labels, key)
             return loss * scale.astype(loss.dtype), (loss, new_state)
 
         grads, (loss, new_state) = jax.grad(objective, has_aux=True)(params)
@@ -95,12 +98,13 @@ def _make_step(task, tx, fp16: bool):
         # step: an accumulate-only micro-step touches only the accumulator
         params, opt_state = oss.update_and_apply(tx, grads, opt_state, params)
         hp = oss.current_hparams(opt_state)
-        grad_norm = hp["grad_norm"] if "grad_norm" in hp else optax.global_norm(grads) / scale
+        grad_norm = hp["grad_norm"] if "grad_norm" in hp else optax.tree.norm(grads) / scale
+        updated = oss.has_updated(opt_state)
         if task.after_update is not None:
-            updated = oss.has_updated(opt_state) if hasattr(oss, "has_updated") else True
             moved = task.after_update(new_state, params, target_momentum)
             new_state = jax.tree.map(lambda a, b: jnp.where(updated, a, b), moved, new_state)
-        return params, new_state, opt_state, {"loss": loss, "grad_norm": grad_norm}
+        return params, new_state, opt_state, {"loss": loss, "grad_norm": grad_norm,
+                                              "updated": updated}
 
     return jax.jit(step, donate_argnums=(0, 1, 2))
 
@@ -190,14 +194,14 @@ def train(s: TrainSettings) -> dict:
     from .probe import linear_probe
     from .run_length import fit_to_run
     from .run_length_mmengine import optimizer_type
-    from .tasks import choose_model, make_task
+    from .tasks import build_optimizer, choose_model, make_task
 
     preflight(s)
     cfg, notes = fit_to_run(s.cfg, s.epochs, s.steps_per_epoch)
     model_name, why = choose_model(s.cfg, s.config_path, s.model)
     total = s.epochs * s.steps_per_epoch
     task = make_task(model_name, cfg, seed=s.seed, image_size=s.image_size, max_iters=total)
-    tx = oss.build_optimizer(cfg, task.params, steps_per_epoch=s.steps_per_epoch)
+    tx = build_optimizer(cfg, task, s.steps_per_epoch)
     opt_state = tx.init(task.params)
     fp16 = "loss_scale" in oss.current_hparams(opt_state)
     state = {"params": task.params, "model_state": task.model_state, "opt_state": opt_state,
@@ -240,17 +244,19 @@ def train(s: TrainSettings) -> dict:
     stop = total if s.stop_after is None else s.stop_after * s.steps_per_epoch
     params, model_state, opt_state = state["params"], state["model_state"], state["opt_state"]
     tic = time.perf_counter()
+    updates = 0  # optimizer updates since the last record (records end at epoch ends,
+    # where checkpoints are, so a resumed run counts as the uninterrupted one)
     with progress:
         for it in range(start, stop):
             epoch, inner = divmod(it, s.steps_per_epoch)
-            batch = images[batch_indices(s.seed, it, s.steps_per_epoch, s.batch_size,
-                                         dataset_size)]
+            index = batch_indices(s.seed, it, s.steps_per_epoch, s.batch_size, dataset_size)
             m = task.target_momentum(it) if task.target_momentum else 0.0
             data_time = time.perf_counter() - tic
             params, model_state, opt_state, metrics = step(
-                params, model_state, opt_state, batch, jax.random.fold_in(base_key, it),
-                np.float32(m))
+                params, model_state, opt_state, images[index], labels[index],
+                jax.random.fold_in(base_key, it), np.float32(m))
             loss = float(metrics["loss"])
+            updates += int(metrics["updated"])
             log.add(loss=loss, grad_norm=metrics["grad_norm"], data_time=data_time,
                     time=time.perf_counter() - tic)
             tic = time.perf_counter()
@@ -259,7 +265,8 @@ def train(s: TrainSettings) -> dict:
             if (inner + 1) % s.log_interval == 0 or end_of_epoch:
                 log.flush_train(epoch=epoch + 1, inner_iter=inner + 1,
                                 steps_per_epoch=s.steps_per_epoch,
-                                hparams=_host_hparams(opt_state))
+                                hparams={**_host_hparams(opt_state), "updates": updates})
+                updates = 0
             if end_of_epoch and ((epoch + 1) % s.checkpoint_interval == 0 or it + 1 == stop):
                 ckpt.save(it + 1, {"params": params, "model_state": model_state,
                                    "opt_state": opt_state}, run)

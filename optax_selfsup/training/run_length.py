@@ -21,9 +21,15 @@ shape relative to the run, plus one note per change (the command prints them):
   unknown) is kept when it fits in the first half of the run, else shortened to
   half of it.
 - Step with milestones in epochs: each milestone ``s`` becomes the iteration
-  ``round(s / E0 * T)`` (``by_epoch=False``); the decay is the config's.
+  ``round(s / E0 * T)`` (``by_epoch=False``); the decay is the config's. Where two
+  milestones would land on the same iteration of a very short run, the later one
+  moves to the next iteration.
 - Exp, Inv, CosineRestart and OneCycle's ``total_steps`` are absolute lengths;
   they are kept as written, with a note saying so.
+- ``optimizer_config.frozen_layers_cfg`` (iterations during which layers get no
+  update, e.g. SwAV's prototypes for 5005 iterations, the first ImageNet epoch):
+  like a warmup in iterations, kept when it ends in the first half of the run,
+  else shortened to half of it (IterBasedRunner: the same fraction of the run).
 """
 
 from __future__ import annotations
@@ -77,12 +83,37 @@ def _fit_step(section: dict, key: str, epoch_based: bool, original, total: int, 
     if milestones is None:
         new = _fraction(step, original, total)
     else:
-        new = [_fraction(s, original, total) for s in milestones]
+        new = []
+        for s in milestones:  # strictly increasing, as the builder requires
+            new.append(max(_fraction(s, original, total), new[-1] + 1 if new else 1))
     unit = "epochs" if epoch_based else "iterations"
     notes.append(f"{key}: Step milestones {step} {unit} of {original} -> iterations {new} of "
                  f"this run's {total}")
     section["step"] = new
     section["by_epoch"] = False
+
+
+def _fit_frozen(cfg: dict, epoch_based: bool, original, total: int, notes) -> None:
+    hook = cfg.get("optimizer_config")
+    frozen = hook.get("frozen_layers_cfg") if isinstance(hook, dict) else None
+    if not isinstance(frozen, dict):
+        return
+    fitted = {}
+    for key, iters in frozen.items():
+        if not isinstance(iters, int) or isinstance(iters, bool) or iters <= 0:
+            fitted[key] = iters  # the builder reports a bad value
+            continue
+        if not epoch_based:
+            new = min(_fraction(iters, original, total), total)
+        elif iters > total // 2:
+            new = max(1, total // 2)
+        else:
+            new = iters
+        if new != iters:
+            notes.append(f"optimizer_config.frozen_layers_cfg: {key!r} frozen for {iters} "
+                         f"iterations -> {new} of this run's {total}")
+        fitted[key] = new
+    cfg["optimizer_config"] = dict(hook, frozen_layers_cfg=fitted)
 
 
 def fit_to_run(cfg: dict, epochs: int, steps_per_epoch: int) -> tuple[dict, list[str]]:
@@ -124,4 +155,5 @@ def fit_to_run(cfg: dict, epochs: int, steps_per_epoch: int) -> tuple[dict, list
             _fit_warmup(section, key, epoch_based, original, total, notes)
             _fit_step(section, key, epoch_based, original, total, notes)
             cfg[key] = section
+    _fit_frozen(cfg, epoch_based, original, total, notes)
     return cfg, notes
