@@ -12,6 +12,8 @@ import dataclasses
 import math
 import numbers
 
+import numpy as np
+
 from ..errors import ConfigError
 from ..options import ITERATION_LIMIT_TEXT, Options
 from ..validation import (
@@ -189,9 +191,12 @@ def parse_simsiam(cfg: dict) -> SimSiamSettings | None:
             continue
         opts = Options(hook, f"custom_hooks[{i}]")
         opts.get("type")
-        fix = opts.get("fix_pred_lr")
+        # upstream tests both by truth value: a string 'False' would act as True there
+        fix = opts.flag("fix_pred_lr")
         lr = opts.number("lr", low=0)
-        by_epoch = opts.get("adjust_by_epoch", True)
+        by_epoch = opts.get("adjust_by_epoch", True)  # upstream: None acts as False
+        if by_epoch is not None and not isinstance(by_epoch, (bool, np.bool_)):
+            opts.fail("adjust_by_epoch", by_epoch, "must be True, False or None")
         priority = opts.get("priority", "NORMAL")
         if priority in ("HIGHEST", "VERY_HIGH") or (isinstance(priority, int) and priority <= 10):
             opts.fail("priority", priority, "would run the SimSiamHook before the lr hook, "
