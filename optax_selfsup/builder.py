@@ -170,6 +170,8 @@ def describe(cfg: dict, params, *, steps_per_epoch: int | None = None,
 
 
 def format_table(rows: list[dict]) -> str:
+    """``describe``'s rows as an aligned text table (one column per key, floats in
+    ``%.6g``), e.g. ``print(oss.format_table(oss.describe(cfg, params)))``."""
     keys = list(dict.fromkeys(k for r in rows for k in r)) or \
         ["name", "lr", "weight_decay", "momentum", "lars_exclude", "fix_lr", "frozen_until"]
     cells = [keys] + [[f"{r.get(k):.6g}" if isinstance(r.get(k), float) else str(r.get(k))

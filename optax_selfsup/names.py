@@ -81,6 +81,11 @@ def make_name_map(name_map) -> Callable[[str], str]:
 
 
 def torch_names(params, name_map="default") -> list[str]:
+    """The torch-style name of every leaf of ``params``, in leaf order: the key path
+    joined with dots (``backbone.layer1.0.conv1.weight``), then translated by
+    ``name_map`` ('default': Flax's ``kernel``/``scale`` -> ``weight``, ``Dense_j`` ->
+    ``fc{j}``; a list of (regex, replacement) pairs; a callable; or None for the bare
+    path). These are the names the config's paramwise rules match."""
     translate = make_name_map(name_map)
     return [translate(n) for n in leaf_names(params)]
 

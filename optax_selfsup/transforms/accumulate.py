@@ -55,6 +55,10 @@ from .select import apply_if, update_if
 
 
 class AccumulateState(NamedTuple):
+    """State of ``accumulate``: the micro-step count (the clock when none is handed in),
+    the current group's running mean (or sum), whether the last call applied an update,
+    and the inner optimizer's state."""
+
     count: jax.Array  # micro-steps seen: the clock when none is handed in
     acc: Any  # the current group's mean (or sum) so far
     updated: jax.Array  # whether the last call applied an update

@@ -46,6 +46,12 @@ from .rule import Rule, check_arguments, check_shared_args
 
 
 class TorchOptimizerState(NamedTuple):
+    """State of ``torch_optimizer``: the update count, per-leaf step counts where the
+    rule reads torch's ``state['step']``, the per-leaf slots (torch's ``state[p]``
+    buffers: ``momentum_buffer``, ``exp_avg``, ...), and the last update's per-leaf lr,
+    momentum, weight decay and pre-clip gradient norm (what ``oss.current_hparams``
+    reports)."""
+
     count: jax.Array  # updates applied: the clock when none is handed in
     # per-leaf int32 step counts (torch's state['step']), shaped like the params; None
     # for a tensor whose rule never reads it (SGD / LARS without dampening, RMSprop,
