@@ -60,7 +60,34 @@ def run(config, iterations, p=None):
     return tx, p, state
 
 
+def mmengine_cfg(kind="SGD", accumulative_counts=1, **optimizer):
+    return dict(optim_wrapper=dict(optimizer=dict(dict(type=kind, lr=0.1), **optimizer),
+                                   accumulative_counts=accumulative_counts),
+                train_cfg=dict(type="EpochBasedTrainLoop", max_epochs=4),
+                default_scope="mmpretrain")
+
+
 # ------------------------------------------------------------------------------ orbax
+
+
+def test_an_mmengine_config_records_its_optimizer(tmp_path):
+    """``config=`` takes an MMEngine config too (a 1.x run saved by ``train`` used to fail
+    here): its ``optim_wrapper.optimizer.type`` and ``accumulative_counts`` are recorded
+    and checked as the 0.x keys are."""
+    sgd = mmengine_cfg("SGD", accumulative_counts=2, momentum=0.9)
+    _, p, state = run(sgd, 3)
+    save_checkpoint(tmp_path, 3, params=p, opt_state=state, config=sgd)
+    lars = mmengine_cfg("LARS", accumulative_counts=2, momentum=0.9)
+    tx = oss.build_optimizer(lars, p, steps_per_epoch=SPE)
+    with pytest.raises(CheckpointMismatch, match="written by optimizer.type='SGD'; this config "
+                                                 "has optimizer.type='LARS'"):
+        restore_checkpoint(tmp_path, params=p, opt_state=tx.init(p), config=lars)
+    four = mmengine_cfg("SGD", accumulative_counts=4, momentum=0.9)
+    with pytest.raises(CheckpointMismatch, match="inside an accumulation group of "
+                                                 "optim_wrapper.accumulative_counts=2; this "
+                                                 "config has accumulative_counts=4"):
+        restore_checkpoint(tmp_path, params=p, opt_state=state, config=four)
+    assert restore_checkpoint(tmp_path, params=p, opt_state=state, config=sgd).step == 3
 
 
 def test_an_sgd_checkpoint_is_refused_by_a_lars_config(tmp_path):

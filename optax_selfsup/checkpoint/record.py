@@ -26,7 +26,9 @@ import warnings
 import jax
 import numpy as np
 
+from ..config.generation import MMENGINE, generation_of
 from ..config.mmcv1_hooks import parse_hooks
+from ..config.mmengine_wrapper import parse_wrapper
 from ..errors import ConfigError
 from ..pytrees import unbox
 from ..transforms.accumulate import AccumulateState
@@ -40,12 +42,18 @@ RECORD_ITEM = "optimizer"  # the item directory of a step that holds the record
 
 
 def config_summary(config) -> tuple[str, int]:
-    """``(optimizer.type, update_interval)`` of an MMSelfSup config (``config=``)."""
+    """``(optimizer type, update interval)`` of the config the optimizer was built from
+    (``config=``): 0.x ``optimizer.type`` and ``optimizer_config.update_interval``;
+    MMEngine ``optim_wrapper.optimizer.type`` (the registered name, without its scope)
+    and ``optim_wrapper.accumulative_counts``."""
+    if isinstance(config, dict) and generation_of(config, "config=") == MMENGINE:
+        settings = parse_wrapper(config["optim_wrapper"], config.get("default_scope"))
+        return settings.rule.name, settings.accumulative_counts
     optimizer = config.get("optimizer") if isinstance(config, dict) else None
     if not isinstance(optimizer, dict) or not isinstance(optimizer.get("type"), str):
         shown = sorted(config) if isinstance(config, dict) else type(config).__name__
         raise ConfigError(f"config= must be the config dict the optimizer was built from "
-                          f"(with optimizer.type), got {shown}")
+                          f"(with optimizer.type, or MMEngine's optim_wrapper.optimizer.type), got {shown}")
     return optimizer["type"], parse_hooks(config).update_interval
 
 
@@ -99,6 +107,8 @@ def check_record(record: dict | None, config, source: str, what: str = "restore_
                           stacklevel=3)
         return
     kind, interval = config_summary(config)
+    key = "optim_wrapper.accumulative_counts" if "optim_wrapper" in config else \
+        "optimizer_config.update_interval"
     if record.get("optimizer") is None:
         warnings.warn(f"{what}: {source} was saved without config=, so its optimizer type "
                       "and update_interval are not checked against this config",
@@ -114,7 +124,7 @@ def check_record(record: dict | None, config, source: str, what: str = "restore_
         where = f"iteration {it}" if it is not None else "an unknown iteration"
         raise CheckpointMismatch(
             f"{source} was saved at {where}, inside an accumulation group of "
-            f"optimizer_config.update_interval={old}; this config has update_interval="
+            f"{key}={old}; this config has {key.split('.')[-1]}="
             f"{interval}: the group's gradients were divided by {old}, the rest would be "
-            f"divided by {interval}. Keep update_interval={old}, or resume from a checkpoint "
-            f"saved at a multiple of {old}")
+            f"divided by {interval}. Keep {key.split('.')[-1]}={old}, or resume from a "
+            f"checkpoint saved at a multiple of {old}")
