@@ -53,7 +53,8 @@ def config_summary(config) -> tuple[str, int]:
     if not isinstance(optimizer, dict) or not isinstance(optimizer.get("type"), str):
         shown = sorted(config) if isinstance(config, dict) else type(config).__name__
         raise ConfigError(f"config= must be the config dict the optimizer was built from "
-                          f"(with optimizer.type, or MMEngine's optim_wrapper.optimizer.type), got {shown}")
+                          f"(with optimizer.type, or MMEngine's optim_wrapper.optimizer."
+                          f"type), got {shown}")
     return optimizer["type"], parse_hooks(config).update_interval
 
 
