@@ -163,6 +163,7 @@ EXPECTED_MODEL = {  # the directory (or file) -> the model train picks
     "simsiam": "simsiam_resnet", "barlowtwins": "barlowtwins_resnet",
     "rotation_pred": "rotationpred_resnet", "simmim": "simmim_swin",
     "classification": "classification_vit",
+    "benchmarks": "classification_vit",  # MMPretrain 1.x: configs/mae/benchmarks/
 }
 # shipped recipes of algorithms without a small model: train refuses them by name, and
 # trains their optimizer on the model --model names (a ResNet or a ViT like theirs)

@@ -76,8 +76,10 @@ def _from_model_section(model: dict) -> tuple[str, str] | None:
                           f"mocov2_resnet")
     if kind in ALGORITHMS:
         return ALGORITHMS[kind], f"model.type={kind!r}"
-    if kind == "Classification" and backbone in ("MIMVisionTransformer", "VisionTransformer"):
-        return "classification_vit", f"model.type='Classification' with a {backbone!r}"
+    # MMSelfSup 0.x fine-tuning: 'Classification'; MMPretrain 1.x: 'ImageClassifier'
+    if kind in ("Classification", "ImageClassifier") and \
+            backbone in ("MIMVisionTransformer", "VisionTransformer"):
+        return "classification_vit", f"model.type={kind!r} with a {backbone!r}"
     if kind is None and backbone in BACKBONES:
         return BACKBONES[backbone], f"model.backbone.type={backbone!r}"
     if kind is None and backbone is None:
