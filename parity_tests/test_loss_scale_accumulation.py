@@ -29,6 +29,8 @@ import numpy as np
 import optax
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mmengine_parity import jax_order
 
 import optax_selfsup as oss
@@ -130,12 +132,14 @@ def _ours(cfg, values, grads, steps_per_epoch, dtype=jnp.float32, in_place=False
     scales, multipliers, stepped, history = [], [], [], []
     for it, g in enumerate(grads):
         if it in restore_at:  # a restarted process: rebuilt optimizer, templates, restore
-            save_checkpoint(directory, it, params=params, opt_state=state, config=cfg)
+            record = cfg if "optimizer" in cfg else None  # the record reads 0.x configs only
+            save_checkpoint(directory, it, params=params, opt_state=state, config=record)
             template = jax.tree.map(jnp.zeros_like, params)
             tx = oss.build_optimizer(cfg, template, steps_per_epoch=steps_per_epoch)
             step = _stepper(tx, in_place)
             restored = restore_checkpoint(directory, params=template,
-                                          opt_state=tx.init(template), step=it, config=cfg)
+                                          opt_state=tx.init(template), step=it,
+                                          config=record)
             params, state = restored.params, restored.opt_state
         scales.append(float(oss.current_hparams(state)["loss_scale"]))
         multipliers.append(float(oss.loss_scale(state)))
@@ -329,3 +333,35 @@ def test_a_checkpoint_without_the_loss_divisor_is_refused(tmp_path):
                     config=cfg)
     with pytest.raises(CheckpointMismatch, match="LossDivisorState.*\n.*loss_divisor"):
         restore_checkpoint(str(tmp_path), params=params, opt_state=state, config=cfg)
+
+
+@settings(max_examples=8, deadline=None)
+@given(k=st.integers(1, 5), steps=st.integers(1, 12))
+def test_the_multiplier_follows_mmengine_optim_wrapper_at_every_iteration(k, steps):
+    """MMEngine's own ``OptimWrapper`` (its divisor rule; ``AmpOptimWrapper`` inherits it)
+    on a torch model: the gradient its loss receives is ``1 / f``; ours is ``scale / f``
+    for every ``k`` and run length (remainder groups of every size, ``k`` = 1)."""
+    from mmengine.optim import OptimWrapper
+
+    model = torch.nn.Linear(1, 1)
+    wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.0),
+                           accumulative_counts=k)
+    wrapper.initialize_count_status(model, 0, steps)
+    divisors = []
+    for _ in range(steps):
+        loss = model(torch.ones(1, 1)).sum()
+        loss.register_hook(lambda grad: divisors.append(round(1.0 / float(grad))))
+        wrapper.update_params(loss)
+    assert len(divisors) == steps
+
+    scaler = dict(init_scale=2.0**10, growth_interval=10**6)
+    cfg = _mmengine_cfg(k, steps)
+    cfg["optim_wrapper"]["loss_scale"] = scaler
+    params = {"w": jnp.zeros(2)}
+    tx = oss.build_optimizer(cfg, params, steps_per_epoch=steps)
+    state = tx.init(params)
+    ours = []
+    for _ in range(steps):
+        ours.append(float(oss.loss_scale(state)))
+        _, state = tx.update({"w": jnp.ones(2)}, state, params)
+    assert ours == [float(np.float32(2.0**10) / np.float32(f)) for f in divisors]
