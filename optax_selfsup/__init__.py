@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from .schedules.clock import Clock
     from .schedules.schedule import Schedule, lr_schedule, momentum_schedule, parse_schedule
     from .state import current_hparams, group_values, has_updated, iteration, loss_scale
-    from .transforms.accumulate import Accumulate, AccumulateState, accumulate
+    from .transforms.accumulate import Accumulate, AccumulateState, LossDivisorState, accumulate
     from .transforms.clip import clip_grad_norm
     from .transforms.clocked import clocked
     from .transforms.frozen import skip_frozen
@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     from .transforms.torch_optimizer import TorchOptimizerState
 
 __all__ = [
-    "Accumulate", "AccumulateState", "group_values", "has_updated", "iteration",
+    "Accumulate", "AccumulateState", "LossDivisorState", "group_values", "has_updated", "iteration",
     "flax_resnet_name_map", "NormLayerWarning", "optimizer_factory", "paramwise_values",
     "regex_mask", "scale_by_lars", "unbox", "update_and_apply", "nnx_update",
     "accumulate", "adadelta", "adagrad", "adam", "adamax", "adamw", "asgd", "build_optimizer",

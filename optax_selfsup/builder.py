@@ -87,8 +87,9 @@ def build_optimizer(cfg: dict, params, *, steps_per_epoch: int | None = None,
     ``name_map`` ('default' turns Flax spellings into torch ones, see
     ``names.py``; None keeps them) before the paramwise rules see them. With
     ``fp16`` (0.x) or ``AmpOptimWrapper`` (MMEngine), multiply the loss by
-    ``oss.loss_scale(opt_state)`` before taking gradients; the transformation
-    unscales them.
+    ``oss.loss_scale(opt_state)`` before taking gradients (the scale, divided by the
+    accumulation divisor of the micro-step, as torch scales ``loss / k``); the
+    transformation unscales them.
 
     MMEngine configs only: MMEngine finds norm layers and depthwise convolutions
     (``paramwise_cfg``'s ``norm_decay_mult``, ``bias_lr_mult``, ``dwconv_decay_mult``)
@@ -129,8 +130,11 @@ def build_from_plan(plan: Plan, params) -> optax.GradientTransformationExtraArgs
     if any(plan.frozen_until):
         tx = skip_frozen(tx, _tree(params, plan.frozen_until))
     if plan.update_interval > 1:
+        # with a loss scale the caller divides the loss (oss.loss_scale), as torch scales
+        # loss / k: a float16 gradient overflows as torch's does
         tx = accumulate(tx, plan.update_interval, max_iters=plan.clock.max_iters,
-                        flush_remainder=plan.flush_remainder, accumulator_dtype=None)
+                        flush_remainder=plan.flush_remainder, accumulator_dtype=None,
+                        divide_loss=plan.loss_scale is not None)
     return clocked(tx)
 
 

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from .pytrees import unbox
-from .transforms.accumulate import AccumulateState
+from .transforms.accumulate import AccumulateState, LossDivisorState
 from .transforms.clip import ClipState
 from .transforms.clocked import ClockedState
 from .transforms.loss_scale import LossScaleState
@@ -107,8 +107,26 @@ def iteration(opt_state) -> jax.Array:
                      "or an oss optimizer)")
 
 
-def loss_scale(opt_state):
-    """The factor to multiply the loss by before taking gradients (0.x ``fp16`` configs,
-    MMEngine ``AmpOptimWrapper``)."""
-    return _find(opt_state, LossScaleState,
-                 "loss scale (the config has no fp16 / AmpOptimWrapper)").scale
+def loss_scale(opt_state) -> jax.Array:
+    """The factor to multiply the loss by before taking the gradients the next ``update``
+    gets (0.x ``fp16`` configs, MMEngine ``AmpOptimWrapper``): a float32 scalar.
+
+    torch's ``scaler.scale(loss / f)`` as one number: the ``GradScaler`` scale divided
+    (in float32, as torch's backward divides it) by ``f``, the accumulation divisor of
+    the micro-iteration the next call runs at: 1 without accumulation, ``k`` with
+    ``update_interval`` / ``accumulative_counts=k``, the remainder ``r`` in MMEngine's
+    final shorter group. The scale itself, as mmcv / MMEngine log it, is
+    ``current_hparams(opt_state)['loss_scale']``.
+    """
+    scaler = _find(opt_state, LossScaleState, "loss scale", required=False)
+    divisors = [s.loss_divisor for s in _all(opt_state, LossDivisorState)]
+    if scaler is None and not divisors:
+        raise ValueError("no loss scale state found in opt_state (the config has no fp16 / "
+                         "AmpOptimWrapper)")
+    if len(divisors) > 1:
+        raise ValueError(f"{len(divisors)} loss-dividing accumulation states found in "
+                         "opt_state; pass one")
+    scale = jnp.ones((), jnp.float32) if scaler is None else scaler.scale
+    if divisors:
+        scale = scale / divisors[0].astype(jnp.float32)
+    return scale.astype(jnp.float32)

@@ -79,15 +79,16 @@ def run_ours(cfg, values, grads, *, steps_per_epoch, amp=False, inject_inf=None,
         return optax.apply_updates(p, updates), s
 
     out = {"params": [], "lr": [], "momentum": [], "weight_decay": [], "stepped": [],
-           "loss_scale": [], "grad_norm": [],
+           "loss_scale": [], "loss_multiplier": [], "grad_norm": [],
            "base_weight_decay": {n: h.get("weight_decay", 0.0)
                                  for n, h in zip(plan.names, plan.hparams)}}
     for t, g in enumerate(grads):
         g = {k: np.array(v) for k, v in g.items()}
         if inject_inf and t in inject_inf:
             g[inject_inf[t]].reshape(-1)[0] = np.inf
-        if amp:
-            out["loss_scale"].append(float(oss.loss_scale(state)))
+        if amp:  # the GradScaler's scale (the loss is multiplied by it / the divisor)
+            out["loss_scale"].append(float(oss.current_hparams(state)["loss_scale"]))
+            out["loss_multiplier"].append(float(oss.loss_scale(state)))
         tree, state = step(tree, state, nest_names({k: jnp.asarray(g[k]) for k in names}))
         out["params"].append(_flat(tree, names))
         hp = oss.current_hparams(state)

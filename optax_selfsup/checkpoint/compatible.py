@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..pytrees import unbox
-from ..transforms.accumulate import AccumulateState
+from ..transforms.accumulate import AccumulateState, LossDivisorState
 from ..transforms.clip import ClipState
 from ..transforms.clocked import ClockedState
 from ..transforms.frozen import SkipFrozenState
@@ -24,6 +24,8 @@ from .errors import CheckpointMismatch
 STATE_KINDS = {
     ClockedState: "a global iteration clock",
     AccumulateState: "an accumulation buffer (optimizer_config.update_interval)",
+    LossDivisorState: "the divisor of the next loss (fp16 with accumulation: "
+                      "oss.loss_scale is the scale / k)",
     SkipFrozenState: "frozen-layer bookkeeping (optimizer_config.frozen_layers_cfg)",
     LossScaleState: "a loss scale (fp16)",
     ClipState: "a gradient-clipping norm (optimizer_config.grad_clip)",

@@ -48,7 +48,7 @@ from ..builder import build_optimizer, plan_optimizer
 from ..errors import ConfigError
 from ..names import leaf_names, torch_names
 from ..pytrees import unbox
-from ..transforms.accumulate import AccumulateState
+from ..transforms.accumulate import AccumulateState, LossDivisorState, group_divisor
 from ..transforms.clocked import ClockedState
 from ..transforms.frozen import SkipFrozenState
 from ..transforms.loss_scale import LossScaleState
@@ -278,6 +278,10 @@ def from_torch_checkpoint(path_or_checkpoint, cfg: dict, params_template, *,
         if isinstance(node, AccumulateState):
             return node._replace(count=jnp.asarray(it, node.count.dtype),
                                  updated=jnp.asarray(last_was_update))
+        if isinstance(node, LossDivisorState):  # fp16: what the next loss is divided by
+            return node._replace(loss_divisor=group_divisor(
+                it, plan.hooks.update_interval, plan.clock.max_iters,
+                plan.hooks.flush_remainder))
         if isinstance(node, SkipFrozenState):
             return node._replace(count=jnp.asarray(it, node.count.dtype))
         if isinstance(node, LossScaleState) and scaler is not None:
