@@ -132,14 +132,13 @@ def _ours(cfg, values, grads, steps_per_epoch, dtype=jnp.float32, in_place=False
     scales, multipliers, stepped, history = [], [], [], []
     for it, g in enumerate(grads):
         if it in restore_at:  # a restarted process: rebuilt optimizer, templates, restore
-            record = cfg if "optimizer" in cfg else None  # the record reads 0.x configs only
-            save_checkpoint(directory, it, params=params, opt_state=state, config=record)
+            save_checkpoint(directory, it, params=params, opt_state=state, config=cfg)
             template = jax.tree.map(jnp.zeros_like, params)
             tx = oss.build_optimizer(cfg, template, steps_per_epoch=steps_per_epoch)
             step = _stepper(tx, in_place)
             restored = restore_checkpoint(directory, params=template,
                                           opt_state=tx.init(template), step=it,
-                                          config=record)
+                                          config=cfg)
             params, state = restored.params, restored.opt_state
         scales.append(float(oss.current_hparams(state)["loss_scale"]))
         multipliers.append(float(oss.loss_scale(state)))
