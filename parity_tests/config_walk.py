@@ -98,7 +98,7 @@ def settings(gen: str) -> dict:
 
 # -- run length ----------------------------------------------------------------------------
 
-def _schedulers(view):
+def schedulers_of(view):
     ps = view.get("param_scheduler") or []
     return [ps] if isinstance(ps, dict) else list(ps)
 
@@ -122,7 +122,7 @@ def steps_per_epoch(rel, view) -> int:
         train_cfg = view.get("train_cfg") or {}
         epochs = train_cfg.get("max_epochs") if (
             train_cfg.get("by_epoch") or "Epoch" in str(train_cfg.get("type", ""))) else None
-        bounds = [s.get(k, 0) for s in _schedulers(view) if s.get("by_epoch", True) is False
+        bounds = [s.get(k, 0) for s in schedulers_of(view) if s.get("by_epoch", True) is False
                   for k in ("begin", "end")]
         for hook in optimiser_hooks(view):
             bounds += list((hook.get("frozen_layers_cfg") or {}).values())
@@ -362,66 +362,3 @@ def prepare(rels) -> Prepared:
         checked += 1
     return Prepared(rels, cfg, tree, spe, pick(rows), checked, caught)
 
-
-# -- the CI-cheap cover --------------------------------------------------------------------
-
-def _type(value) -> str | None:
-    return None if value is None else str(value).rpartition(".")[2]
-
-
-def _keys(table) -> set:
-    return {k for v in (table or {}).values() if isinstance(v, dict) for k in v}
-
-
-def features(rel, view) -> set:
-    """What decides the code a setting runs (not its numbers): optimizer, wrapper,
-    constructor, the paramwise keys used, clipping, accumulation, loss scaling, each
-    scheduler / policy kind, the loop, the hooks, and the backbone layer decay reads."""
-    if generation(rel) == "0.x":
-        opt, oc = view["optimizer"], view.get("optimizer_config") or {}
-        lr, mom = view.get("lr_config") or {}, view.get("momentum_config") or {}
-        out = {("optimizer", opt.get("type")), ("constructor", opt.get("constructor")),
-               ("optimizer_config", tuple(sorted(oc))), ("accumulate", oc.get("update_interval",
-                                                                             1) > 1),
-               ("lr", lr.get("policy"), lr.get("warmup"), lr.get("by_epoch", True),
-                lr.get("warmup_by_epoch", False)), ("momentum", mom.get("policy")),
-               ("runner", (view.get("runner") or {}).get("type")),
-               ("fp16", repr((view.get("fp16") or {}).get("loss_scale")) if view.get("fp16")
-                else None)}
-        out |= {("paramwise", k) for k in _keys(opt.get("paramwise_options"))}
-        out |= {("hook", _type(h.get("type"))) for h in view.get("custom_hooks") or []}
-        return {("0.x",) + f for f in out}
-    ow = view.get("optim_wrapper") or {}
-    opt, pw = ow.get("optimizer") or {}, ow.get("paramwise_cfg") or {}
-    clip = ow.get("clip_grad")
-    out = {("wrapper", ow.get("type")), ("optimizer", _type(opt.get("type"))),
-           ("constructor", ow.get("constructor")), ("scope", view.get("default_scope")),
-           ("clip", (clip.get("type", "norm") if clip else None)),
-           ("accumulate", ow.get("accumulative_counts", 1) > 1),
-           ("loss_scale", type(ow.get("loss_scale", "dynamic")).__name__
-            if ow.get("type") == "AmpOptimWrapper" else None),
-           ("loop", (view.get("train_cfg") or {}).get("type"),
-            (view.get("train_cfg") or {}).get("by_epoch")),
-           ("auto_scale_lr", bool((view.get("auto_scale_lr") or {}).get("enable"))),
-           ("schedulers", len(_schedulers(view)))}
-    out |= {("paramwise_cfg", k) for k in pw} | {("custom_keys", k)
-                                                 for k in _keys(pw.get("custom_keys"))}
-    out |= {("scheduler", _type(s.get("type")), s.get("by_epoch", True),
-             bool(s.get("convert_to_iter_based"))) for s in _schedulers(view)}
-    out |= {("hook", _type(h.get("type"))) for h in optimiser_hooks(view)}
-    if ow.get("constructor"):
-        out.add(("layer decay on", model_facts(view.get("model"))))
-    return {("1.x",) + f for f in out}
-
-
-def cover(keys) -> list:
-    """Settings (of ``keys``, in order) that together show every feature of them all: the
-    greedy set cover, deterministic (ties go to the earlier setting)."""
-    table = {k: features(rels[0], views()[rels[0]]) for gen in ("0.x", "1.x")
-             for k, rels in settings(gen).items() if k in keys}
-    left, chosen = set().union(*table.values()), []
-    while left:
-        best = max(table, key=lambda k: len(table[k] & left))
-        chosen.append(best)
-        left -= table[best]
-    return chosen

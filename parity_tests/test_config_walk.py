@@ -14,13 +14,15 @@ Configs with the same optimisation setting (``config_walk.setting_key``: what th
 is built from, read from MMEngine's own view of each file) build the same optimizer, so each
 distinct setting is walked once; ``test_config_generations`` checks that every file loads
 here to the keys MMEngine loads. CI runs the settings that together show every feature of
-the real configs (``config_walk.cover``); ``-m slow`` walks every setting.
+the real configs (``cover``); ``-m slow`` walks every setting.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -97,6 +99,71 @@ REFUSED_AT_BUILD = {
 STEPS = 2  # per setting; an accumulating setting gets its window (see _iterations)
 
 
+# -- the CI-cheap cover --------------------------------------------------------------------
+
+def _type(value) -> str | None:
+    return None if value is None else str(value).rpartition(".")[2]
+
+
+def _keys(table) -> set:
+    return {k for v in (table or {}).values() if isinstance(v, dict) for k in v}
+
+
+def features(rel, view) -> set:
+    """What decides the code a setting runs (not its numbers): optimizer, wrapper,
+    constructor, the paramwise keys used, clipping, accumulation, loss scaling, each
+    scheduler / policy kind, the loop, the hooks, and the backbone layer decay reads."""
+    if generation(rel) == "0.x":
+        opt, oc = view["optimizer"], view.get("optimizer_config") or {}
+        lr, mom = view.get("lr_config") or {}, view.get("momentum_config") or {}
+        out = {("optimizer", opt.get("type")), ("constructor", opt.get("constructor")),
+               ("optimizer_config", tuple(sorted(oc))), ("accumulate", oc.get("update_interval",
+                                                                             1) > 1),
+               ("lr", lr.get("policy"), lr.get("warmup"), lr.get("by_epoch", True),
+                lr.get("warmup_by_epoch", False)), ("momentum", mom.get("policy")),
+               ("runner", (view.get("runner") or {}).get("type")),
+               ("fp16", repr((view.get("fp16") or {}).get("loss_scale")) if view.get("fp16")
+                else None)}
+        out |= {("paramwise", k) for k in _keys(opt.get("paramwise_options"))}
+        out |= {("hook", _type(h.get("type"))) for h in view.get("custom_hooks") or []}
+        return {("0.x",) + f for f in out}
+    ow = view.get("optim_wrapper") or {}
+    opt, pw = ow.get("optimizer") or {}, ow.get("paramwise_cfg") or {}
+    clip = ow.get("clip_grad")
+    out = {("wrapper", ow.get("type")), ("optimizer", _type(opt.get("type"))),
+           ("constructor", ow.get("constructor")), ("scope", view.get("default_scope")),
+           ("clip", (clip.get("type", "norm") if clip else None)),
+           ("accumulate", ow.get("accumulative_counts", 1) > 1),
+           ("loss_scale", type(ow.get("loss_scale", "dynamic")).__name__
+            if ow.get("type") == "AmpOptimWrapper" else None),
+           ("loop", (view.get("train_cfg") or {}).get("type"),
+            (view.get("train_cfg") or {}).get("by_epoch")),
+           ("auto_scale_lr", bool((view.get("auto_scale_lr") or {}).get("enable"))),
+           ("schedulers", len(cw.schedulers_of(view)))}
+    out |= {("paramwise_cfg", k) for k in pw} | {("custom_keys", k)
+                                                 for k in _keys(pw.get("custom_keys"))}
+    out |= {("scheduler", _type(s.get("type")), s.get("by_epoch", True),
+             bool(s.get("convert_to_iter_based"))) for s in cw.schedulers_of(view)}
+    out |= {("hook", _type(h.get("type"))) for h in cw.optimiser_hooks(view)}
+    if ow.get("constructor"):  # the layer ids are the backbone type's (not its arch's)
+        facts = json.loads(cw.model_facts(view.get("model")) or "[null, {}]")
+        out.add(("layer decay on", _type(facts[1].get("type"))))
+    return {("1.x",) + f for f in out}
+
+
+def cover(keys) -> list:
+    """Settings (of ``keys``, in order) that together show every feature of them all: the
+    greedy set cover, deterministic (ties go to the earlier setting)."""
+    table = {k: features(rels[0], cw.views()[rels[0]]) for gen in ("0.x", "1.x")
+             for k, rels in cw.settings(gen).items() if k in keys}
+    left, chosen = set().union(*table.values()), []
+    while left:
+        best = max(table, key=lambda k: len(table[k] & left))
+        chosen.append(best)
+        left -= table[best]
+    return chosen
+
+
 def walked_keys() -> list:
     """The settings walked: every setting, less the refused ones (refused as a whole)."""
     keys = []
@@ -155,6 +222,11 @@ def test_every_config_is_walked_refused_or_has_no_optimizer():
     assert all(cw.setting_key(rel, views[rel]) is not None for rel in walked | at_build)
     n0 = sum(1 for k in walked_keys() if generation(rels_of(k)[0]) == "0.x")
     assert (len(walked), n0, len(walked_keys()) - n0) == (670, 87, 430)
+    docs = " ".join((Path(__file__).resolve().parents[1] / "docs" / "config-files.md")
+                    .read_text().split())
+    assert f"Of the {len(walked) + len(at_build)} real files that define an optimizer and " \
+           f"load, {len(walked)} build and step" in docs
+    assert f"The other {len(at_build)} are refused when built" in docs
 
 
 def test_refused_at_load_with_the_documented_error():
@@ -195,7 +267,7 @@ def test_refused_at_build_with_the_documented_error(rel):
 def test_walk_the_settings_that_show_every_feature():
     """The CI-cheap walk: the fewest settings that show every feature (optimizer, wrapper,
     constructor, paramwise key, scheduler kind, hook, ...) of the real configs, jitted."""
-    keys = cw.cover(walked_keys())
+    keys = cover(walked_keys())
     assert 30 <= len(keys) <= 45, len(keys)
     start = time.perf_counter()
     walk(keys, jit=True)
@@ -207,5 +279,5 @@ def test_walk_every_setting():
     """Every distinct setting: loaded, groups checked against upstream, built and stepped
     (eagerly: the jitted code paths are the cover's; eager steps share JAX's primitive cache,
     and the numbers are the same)."""
-    settings, stepped = walk(walked_keys(), jit=False)
+    settings, stepped = walk(walked_keys(), jit=True)
     assert settings == len(walked_keys())
