@@ -15,8 +15,8 @@ tree named like its model (``walk_trees``), checks ``oss.describe`` against the 
 (the groups the real MMEngine / MMPretrain constructors built on the real model, recorded in
 ``data/mmengine_paramwise.json.gz``; for 0.x, ``torch_ref``'s MMSelfSup 0.11 constructor on
 the same names, read back from a real ``torch.optim`` optimizer), then builds the optimizer
-on a few of those parameters (one per distinct group, so the step stays cheap) and steps it,
-jitted, or eagerly where tiny shared shapes make JAX's per-primitive cache serve every config.
+on a few of those parameters (one per distinct group, so the step stays cheap) and takes a
+few jitted steps.
 """
 
 from __future__ import annotations
@@ -276,22 +276,21 @@ def update_interval(rel, cfg) -> int:
     return cfg["optim_wrapper"].get("accumulative_counts", 1)
 
 
-def step(cfg, rel, tree, names, spe, iterations, *, jit=True):
+def step(cfg, rel, tree, names, spe, iterations):
     """Build on the parameters ``names`` (real names, tiny shapes), ``init`` and
-    ``iterations`` updates, jitted (as users run them) or eagerly (``jit=False``: JAX's
-    per-primitive cache serves every config, the shapes are shared); checks the loss scale
-    of AMP / fp16 configs (read, never multiplied), that every parameter and hyperparameter
-    stays finite and that the last iteration applied an update exactly when it completed an
-    accumulation window."""
+    ``iterations`` updates, jitted as users run them; checks the loss scale of AMP / fp16
+    configs (read, never multiplied), that the update compiles once, that every parameter and
+    hyperparameter stays finite and that the last iteration applied an update exactly when
+    it completed an accumulation window."""
     shapes = dict(tree.trainable())
     params = {n: jnp.full(shapes[n], 0.5, jnp.float32) for n in names}
     extra = {} if generation(rel) == "0.x" else dict(module=kinds_of(tree, names),
                                                      batch_size=BATCH_SIZE)
-    with warnings.catch_warnings(), jax.disable_jit(not jit):
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # describe() saw them on the whole tree
         tx = oss.build_optimizer(cfg, params, steps_per_epoch=spe, name_map=None, **extra)
-        update = jax.jit(tx.update) if jit else tx.update
-        state = (jax.jit(tx.init) if jit else tx.init)(params)
+        update = jax.jit(tx.update)
+        state = jax.jit(tx.init)(params)
         scale = expected_loss_scale(rel, cfg)
         if scale is not None:
             assert float(oss.loss_scale(state)) == scale, rel
@@ -300,6 +299,8 @@ def step(cfg, rel, tree, names, spe, iterations, *, jit=True):
                      for n, p in params.items()}
             updates, state = update(grads, state, params)
             params = optax.apply_updates(params, updates)
+        # the state's types do not drift: the later steps reuse the first step's compile
+        assert update._cache_size() == 1, rel
     for n, p in params.items():
         assert bool(jnp.all(jnp.isfinite(p))), (rel, n)
     for key, value in oss.current_hparams(state).items():
