@@ -221,3 +221,14 @@ def test_the_mae_rule_selects_every_layernorm_of_the_vit_as_in_torch():
     assert rows == ref
     norms = [n for n in rows if ".ln" in n]
     assert len(norms) == 16 and all(rows[n][1] == 0.0 for n in norms)
+
+
+def test_norm_layer_warning_names_biases_in_plain_english():
+    params = {"backbone": {f"bn{i}": {"weight": np.ones(2, np.float32),
+                                      "bias": np.zeros(2, np.float32)} for i in (1, 2)}}
+    cfg = dict(optimizer=dict(type="SGD", lr=0.1, weight_decay=1e-4,
+                              paramwise_options={r"bn1\.bias": dict(weight_decay=0.0)}))
+    with pytest.warns(oss.NormLayerWarning, match=r"^normalization-layer biases get different "
+                                                  r"settings .*weight_decay=0.0 for "
+                                                  r"backbone.bn1.bias; "):
+        oss.describe(cfg, params, name_map=None)

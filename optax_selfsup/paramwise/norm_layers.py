@@ -43,6 +43,9 @@ def norm_layer_roles(raw_names, shapes) -> dict[int, str]:
     return roles
 
 
+PLURAL = {"scale": "scales", "bias": "biases"}
+
+
 def warn_uneven_norm_layers(raw_names, names, shapes, settings, limit: int = 6) -> None:
     """``names``: the translated (torch-style) names the rules saw; ``settings[i]``: a
     hashable summary of leaf ``i``'s optimizer settings."""
@@ -65,7 +68,8 @@ def warn_uneven_norm_layers(raw_names, names, shapes, settings, limit: int = 6) 
                                                if len(names) > limit else "")
             parts.append(", ".join(f"{k}={values[k]}" for k in differing) + f" for {shown}")
         warnings.warn(
-            f"normalization-layer {role}s get different settings from the paramwise rules: "
+            f"normalization-layer {PLURAL[role]} get different settings from the paramwise "
+            "rules: "
             + "; ".join(parts) + ". MMSelfSup's own regex '(bn|gn)(\\d+)?.(weight|bias)' "
             "misses torch ResNet's 'downsample.1' BatchNorms too: where only those differ, the "
             "run is upstream's. If a layer is named unlike the torch model the config's "
