@@ -21,6 +21,11 @@ its shape relative to the run, plus one note per change:
 - Schedulers whose lengths are absolute (``periods`` of ``CosineRestart*``,
   ``total_steps`` of ``OneCycle*``) and epoch schedulers converted under an iteration
   loop (their epoch length is unknown) are kept as written, with a note.
+- A warmup (a ``LinearLR`` / ``LinearParamScheduler`` from iteration 0) lasts at least 2
+  iterations: MMEngine's linear scheduler reaches its ``end_factor`` at iteration
+  ``end - 1``, so one of a single iteration never leaves ``start_factor`` and every later
+  chained scheduler would continue from there (an lr 1e-4 times the config's for the whole
+  run). Iteration schedulers that began where it ended move with it.
 - ``SwAVHook.frozen_layers_cfg`` (iterations): kept when it ends in the first half of
   the run, else shortened to half of it (an iteration loop: the same fraction).
 - ``auto_scale_lr.enable=True`` is refused (the lr would depend on the demo's batch).
@@ -122,10 +127,39 @@ def fit_mmengine_to_run(cfg: dict, epochs: int, steps_per_epoch: int) -> tuple[d
     fitted = []
     for i, s in enumerate([schedulers] if single else list(schedulers or [])):
         fitted.append(_fit_one(s, i, loop.by_epoch, original, epochs, total, notes))
+    if not single:
+        _lengthen_warmup(fitted, total, notes)
     if schedulers is not None:
         cfg["param_scheduler"] = fitted[0] if single else fitted
     _fit_frozen(cfg, loop.by_epoch, original, total, notes)
     return cfg, notes
+
+
+def _lengthen_warmup(schedulers: list, total: int, notes: list) -> None:
+    """At least 2 iterations for a linear warmup from 0 (see the module docstring; a run of
+    one iteration keeps 1); iteration schedulers that began at its end begin at the new end."""
+    shortest = min(2, total)
+    for i, s in enumerate(schedulers):
+        if not (isinstance(s, dict) and str(s.get("type", "")).rpartition(".")[2] in (
+                "LinearLR", "LinearParamScheduler") and s.get("by_epoch") is False
+                and s.get("begin", 0) == 0 and isinstance(s.get("end"), int)):
+            continue
+        end = s["end"]
+        if end >= shortest:
+            return
+        schedulers[i] = dict(s, end=shortest)
+        moved = []
+        for j, other in enumerate(schedulers):
+            if j != i and isinstance(other, dict) and other.get("by_epoch") is False and \
+                    other.get("begin") == end:
+                schedulers[j] = dict(other, begin=shortest)
+                if isinstance(other.get("T_max"), int):
+                    schedulers[j]["T_max"] = max(1, other["T_max"] - (shortest - end))
+                moved.append(j)
+        notes.append(f"param_scheduler[{i}] {s.get('type')}: a warmup of {end} iteration "
+                     f"lengthened to {shortest} (one of 1 iteration never leaves start_factor)"
+                     + (f"; param_scheduler{moved} begin there" if moved else ""))
+        return
 
 
 def _fit_one(s, i, by_epoch_loop: bool, original: int, epochs: int, total: int, notes):
