@@ -222,3 +222,37 @@ def test_an_integral_meta_iter_of_another_type_is_read():
 def test_the_matrix_covers_every_built_in_optimizer():
     assert set(TORCH_TYPES) >= {"ASGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "LARS",
                                 "NAdam", "RAdam", "RMSprop", "Rprop", "SGD"}
+
+
+def mmengine_cfg(kind="SGD", accumulative_counts=1, **optimizer):
+    """An MMEngine config (MMSelfSup 1.x / MMPretrain) without a top-level ``optimizer``."""
+    optimizer = dict(dict(type=kind, lr=0.1), **optimizer)
+    return dict(default_scope="mmpretrain",
+                optim_wrapper=dict(type="OptimWrapper", optimizer=optimizer,
+                                   accumulative_counts=accumulative_counts),
+                param_scheduler=dict(type="ConstantLR", factor=1.0),
+                train_cfg=dict(type="EpochBasedTrainLoop", max_epochs=4))
+
+
+def test_an_mmengine_config_records_its_optimizer_and_accumulative_counts(tmp_path):
+    """optim_wrapper.optimizer.type and accumulative_counts play the 0.x keys' part (the
+    train command saved MMEngine runs with config= and failed without this)."""
+    import json
+
+    k4 = mmengine_cfg("LARS", 4, momentum=0.9)
+    _, p, state = run(k4, 6)
+    save_checkpoint(tmp_path, 6, params=p, opt_state=state, config=k4)
+    with open(tmp_path / "6" / "optimizer" / "optimizer.json") as f:
+        assert json.load(f) == {"version": 1, "optimizer": "LARS", "update_interval": 4,
+                                "slots": ["momentum_buffer"], "iteration": 6}
+    k2 = mmengine_cfg("LARS", 2, momentum=0.9)
+    template = oss.build_optimizer(k2, p, steps_per_epoch=SPE).init(p)
+    with pytest.raises(CheckpointMismatch, match=r"inside an accumulation group of "
+                                                 r"optim_wrapper.accumulative_counts=4; "
+                                                 r"this config has accumulative_counts=2"):
+        restore_checkpoint(tmp_path, params=p, opt_state=template, config=k2)
+    sgd = mmengine_cfg("SGD", 4, momentum=0.9)
+    template = oss.build_optimizer(sgd, p, steps_per_epoch=SPE).init(p)
+    with pytest.raises(CheckpointMismatch, match="optimizer.type='LARS'; this config has "
+                                                 "optimizer.type='SGD'"):
+        restore_checkpoint(tmp_path, params=p, opt_state=template, config=sgd)

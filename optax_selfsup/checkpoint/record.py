@@ -8,7 +8,8 @@ therefore writes a small JSON record next to the arrays::
     {"version": 1, "optimizer": "LARS", "update_interval": 16,
      "slots": ["momentum_buffer"], "iteration": 37}
 
-(``optimizer.type`` and ``optimizer_config.update_interval`` of the config, the slot
+(``optimizer.type`` and ``optimizer_config.update_interval`` of the config, for an
+MMEngine config ``optim_wrapper.optimizer.type`` and ``accumulative_counts``; the slot
 names the state keeps per parameter, the global iteration it was saved at) and
 ``restore_checkpoint(..., config=cfg)`` compares it with the config of the run that
 resumes: another optimizer type is refused; another ``update_interval`` is refused when
@@ -40,12 +41,20 @@ RECORD_ITEM = "optimizer"  # the item directory of a step that holds the record
 
 
 def config_summary(config) -> tuple[str, int]:
-    """``(optimizer.type, update_interval)`` of an MMSelfSup config (``config=``)."""
-    optimizer = config.get("optimizer") if isinstance(config, dict) else None
+    """``(optimizer type, update interval)`` of the config the optimizer was built from
+    (``config=``): ``optimizer.type`` and ``optimizer_config.update_interval`` of an
+    MMSelfSup 0.x config; ``optim_wrapper.optimizer.type`` and
+    ``optim_wrapper.accumulative_counts`` of an MMEngine one (its top-level ``optimizer``
+    is only the variable real configs pass into ``optim_wrapper``)."""
+    wrapper = config.get("optim_wrapper") if isinstance(config, dict) else None
+    source = wrapper if isinstance(wrapper, dict) else config
+    optimizer = source.get("optimizer") if isinstance(source, dict) else None
     if not isinstance(optimizer, dict) or not isinstance(optimizer.get("type"), str):
         shown = sorted(config) if isinstance(config, dict) else type(config).__name__
         raise ConfigError(f"config= must be the config dict the optimizer was built from "
-                          f"(with optimizer.type), got {shown}")
+                          f"(with optimizer.type, or optim_wrapper.optimizer.type), got {shown}")
+    if source is wrapper:
+        return optimizer["type"], int(wrapper.get("accumulative_counts", 1))
     return optimizer["type"], parse_hooks(config).update_interval
 
 
@@ -112,9 +121,13 @@ def check_record(record: dict | None, config, source: str, what: str = "restore_
     old, it = record.get("update_interval"), record.get("iteration")
     if old is not None and old != interval and (it is None or it % old):
         where = f"iteration {it}" if it is not None else "an unknown iteration"
+        key = ("optim_wrapper.accumulative_counts" if isinstance(config.get("optim_wrapper"),
+                                                                  dict)
+               else "optimizer_config.update_interval")
+        short = key.rpartition(".")[2]
         raise CheckpointMismatch(
             f"{source} was saved at {where}, inside an accumulation group of "
-            f"optimizer_config.update_interval={old}; this config has update_interval="
+            f"{key}={old}; this config has {short}="
             f"{interval}: the group's gradients were divided by {old}, the rest would be "
-            f"divided by {interval}. Keep update_interval={old}, or resume from a checkpoint "
+            f"divided by {interval}. Keep {short}={old}, or resume from a checkpoint "
             f"saved at a multiple of {old}")
