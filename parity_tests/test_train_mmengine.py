@@ -5,6 +5,8 @@ onto the short run is checked against the real MMEngine Runner (``torch_ref.mmen
   MMEngine over the whole fitted run, and its lr still reaches the recipe's peak there.
 - A warmup fitted down to one iteration is lengthened to two: MMEngine's ``LinearLR`` of one
   iteration never leaves ``start_factor`` (the chained cosine then continues from 1e-4 x lr).
+- A cosine that began where its warmup ended still does after fitting (rounding to a
+  short run could start it inside the warmup): MMEngine's lr peaks where the warmup ends.
 - The lr the train command logs is the real MMEngine's on the config it wrote to config.json.
 """
 
@@ -70,6 +72,24 @@ def test_a_one_iteration_warmup_is_lengthened_so_mmengine_reaches_the_lr():
     short = [dict(fitted["param_scheduler"][0], end=1), fitted["param_scheduler"][1]]
     assert _mmengine_lr(dict(fitted, param_scheduler=short), 20, 20).max() < \
         1e-3 * _peak_lr(cfg)
+
+
+WARMUP_THEN_COSINE = [r for r in sorted(RECIPES) if r.startswith("mmpretrain/")
+                      and "simsiam" not in r]
+
+
+@pytest.mark.parametrize("recipe", WARMUP_THEN_COSINE)
+def test_the_cosine_still_begins_where_the_warmup_ends(recipe):
+    cfg = oss.load_config(os.path.join(CONFIGS, recipe))
+    warmup, cosine = cfg["param_scheduler"][:2]
+    assert cosine["begin"] == warmup["end"] and warmup["type"] == "LinearLR"
+    fitted, _ = fit_mmengine_to_run(cfg, 2, 3)  # 6 iterations: 10 of 300 epochs round to 0
+    warmup, cosine = fitted["param_scheduler"][:2]
+    assert cosine["begin"] == warmup["end"] == 2
+    lr = _mmengine_lr(fitted, 6, 3)
+    # the real MMEngine: every parameter's lr rises to its peak at the warmup's end, then falls
+    np.testing.assert_allclose(lr[2], lr.max(axis=0), rtol=1e-6)
+    assert np.all(lr[0] < lr[2]) and np.all(lr[5] < lr[2])
 
 
 def test_train_logs_the_lr_of_the_real_mmengine_on_its_fitted_config(tmp_path, capsys):
