@@ -110,3 +110,17 @@ def test_train_logs_the_lr_of_the_real_mmengine_on_its_fitted_config(tmp_path, c
         t = (r["epoch"] - 1) * 5 + r["iter"] - 1
         assert r["lr"] == pytest.approx(float(ref[t, 0]), rel=1e-6, abs=1e-12), r
     assert max(r["lr"] for r in records) > 0.5 * _peak_lr(fitted)
+
+
+@pytest.mark.slow
+def test_a_1x_config_without_an_optimizer_variable_checkpoints_and_resumes(tmp_path, capsys):
+    """BEiT v2 has no top-level ``optimizer`` (only ``optim_wrapper.optimizer``): the run's
+    checkpoints record it, and --resume checks it (CI-cheap: test_checkpoint_records.py)."""
+    beit = "configs/mmpretrain/beitv2/beitv2_beit-base-p16_8xb256-amp-coslr-300e_in1k.py"
+    argv = ["train", beit, "--model", "mae_vit", "--work-dir", str(tmp_path), "--epochs", "2",
+            "--steps-per-epoch", "2", "--batch-size", "8", "--no-progress", "--no-probe",
+            "--compile-cache", str(tmp_path / "cache")]
+    assert main([*argv, "--stop-after", "1"]) == 0
+    assert main([*argv, "--resume"]) == 0
+    with open(tmp_path / "checkpoints" / "4" / "optimizer" / "optimizer.json") as f:
+        assert json.load(f)["optimizer"] == "AdamW"
