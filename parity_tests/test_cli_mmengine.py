@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+from test_recipes_mmengine import RECIPES
 
 from optax_selfsup import cli
 
@@ -50,6 +51,45 @@ def test_describe_prints_the_groups_in_mmengine_order(capsys):
         assert float(r["lr"]) == pytest.approx(group["lr"], rel=1e-5), r["name"]
         assert float(r["weight_decay"]) == pytest.approx(group["weight_decay"]), r["name"]
         assert int(r["layer_id"]) == group["layer_id"], r["name"]
+
+
+MMENGINE_CONFIGS = sorted(os.path.join("configs", r) for r in RECIPES)
+
+
+@pytest.mark.parametrize("config", MMENGINE_CONFIGS)
+def test_describe_gives_the_groups_of_the_real_constructor_on_every_1x_recipe(config, capsys):
+    """Every shipped 1.x recipe: describe's lr and weight decay of every parameter are those
+    of the group MMEngine's constructor (with MMPretrain's) builds on the demo tree."""
+    from optax_selfsup import demo, demo_mmengine, load_config
+    from torch_ref.mmengine import run_mmengine
+
+    assert cli.main(["describe", config]) == 0
+    header, columns, *rows = capsys.readouterr().out.splitlines()
+    cfg = load_config(config)
+    assert header.endswith(", " + cfg["optim_wrapper"]["optimizer"]["type"]), header
+    keys = columns.split()
+    table = {r.split()[0]: dict(zip(keys, r.split())) for r in rows if r.split()}
+    values = {k: np.zeros(s, np.float32) for k, s in demo.DEMO_MODEL.items()}
+    values = {k: values[k] for k in demo_mmengine._jax_order(list(values))}
+    grads = [{k: np.ones_like(v) for k, v in values.items()}]  # AMP needs a gradient
+    run = run_mmengine(cfg, values, grads, steps_per_epoch=1,
+                       modules=demo_mmengine.DEMO_MODULES, log_level="ERROR")
+    assert set(table) == set(values)
+    for name, row in table.items():
+        group = run.groups[name]
+        assert float(row["lr"]) == pytest.approx(group["lr"], rel=1e-5), name
+        assert float(row["weight_decay"]) == pytest.approx(group["weight_decay"]), name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", MMENGINE_CONFIGS)
+def test_plot_runs_on_every_1x_recipe(config, tmp_path, capsys):
+    out = tmp_path / "plot.png"
+    assert cli.main(["plot", config, "--steps-per-epoch", "1", "-o", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for line in lines[:3]:
+        assert float(line.split("(")[1].split()[0]) < 1e-6, line
+    assert out.stat().st_size > 10_000
 
 
 def test_parity_reports_weight_decay_and_fails_above_the_tolerance(capsys):
