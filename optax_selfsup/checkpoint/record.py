@@ -8,7 +8,8 @@ therefore writes a small JSON record next to the arrays::
     {"version": 1, "optimizer": "LARS", "update_interval": 16,
      "slots": ["momentum_buffer"], "iteration": 37}
 
-(``optimizer.type`` and ``optimizer_config.update_interval`` of the config, the slot
+(``optimizer.type`` and ``optimizer_config.update_interval`` of the config, for an
+MMEngine config ``optim_wrapper.optimizer.type`` and ``accumulative_counts``; the slot
 names the state keeps per parameter, the global iteration it was saved at) and
 ``restore_checkpoint(..., config=cfg)`` compares it with the config of the run that
 resumes: another optimizer type is refused; another ``update_interval`` is refused when
@@ -108,8 +109,6 @@ def check_record(record: dict | None, config, source: str, what: str = "restore_
                           stacklevel=3)
         return
     kind, interval = config_summary(config)
-    key = "optim_wrapper.accumulative_counts" if "optim_wrapper" in config else \
-        "optimizer_config.update_interval"
     if record.get("optimizer") is None:
         warnings.warn(f"{what}: {source} was saved without config=, so its optimizer type "
                       "and update_interval are not checked against this config",
@@ -123,9 +122,13 @@ def check_record(record: dict | None, config, source: str, what: str = "restore_
     old, it = record.get("update_interval"), record.get("iteration")
     if old is not None and old != interval and (it is None or it % old):
         where = f"iteration {it}" if it is not None else "an unknown iteration"
+        key = ("optim_wrapper.accumulative_counts" if isinstance(config.get("optim_wrapper"),
+                                                                  dict)
+               else "optimizer_config.update_interval")
+        short = key.rpartition(".")[2]
         raise CheckpointMismatch(
             f"{source} was saved at {where}, inside an accumulation group of "
-            f"{key}={old}; this config has {key.split('.')[-1]}="
+            f"{key}={old}; this config has {short}="
             f"{interval}: the group's gradients were divided by {old}, the rest would be "
-            f"divided by {interval}. Keep {key.split('.')[-1]}={old}, or resume from a "
-            f"checkpoint saved at a multiple of {old}")
+            f"divided by {interval}. Keep {short}={old}, or resume from a checkpoint "
+            f"saved at a multiple of {old}")

@@ -21,6 +21,14 @@ its shape relative to the run, plus one note per change:
 - Schedulers whose lengths are absolute (``periods`` of ``CosineRestart*``,
   ``total_steps`` of ``OneCycle*``) and epoch schedulers converted under an iteration
   loop (their epoch length is unknown) are kept as written, with a note.
+- A warmup (a ``LinearLR`` / ``LinearParamScheduler`` from iteration 0) lasts at least 2
+  iterations: MMEngine's linear scheduler reaches its ``end_factor`` at iteration
+  ``end - 1``, so one of a single iteration never leaves ``start_factor`` and every later
+  chained scheduler would continue from there (an lr 1e-4 times the config's for the whole
+  run). Iteration schedulers that began where it ended move with it.
+- A scheduler that began where another ended in the config (a cosine after its
+  warmup) begins where that one ends after fitting (rounding could otherwise start it
+  inside the warmup); a ``T_max`` that was its length stays its length.
 - ``SwAVHook.frozen_layers_cfg`` (iterations): kept when it ends in the first half of
   the run, else shortened to half of it (an iteration loop: the same fraction).
 - ``auto_scale_lr.enable=True`` is refused (the lr would depend on the demo's batch).
@@ -122,10 +130,72 @@ def fit_mmengine_to_run(cfg: dict, epochs: int, steps_per_epoch: int) -> tuple[d
     fitted = []
     for i, s in enumerate([schedulers] if single else list(schedulers or [])):
         fitted.append(_fit_one(s, i, loop.by_epoch, original, epochs, total, notes))
+    if not single:
+        _keep_adjacent(list(schedulers or []), fitted, notes)
+        _lengthen_warmup(fitted, total, notes)
     if schedulers is not None:
         cfg["param_scheduler"] = fitted[0] if single else fitted
     _fit_frozen(cfg, loop.by_epoch, original, total, notes)
     return cfg, notes
+
+
+def _int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _keep_adjacent(original: list, fitted: list, notes: list) -> None:
+    """A scheduler that began where another ended (a cosine after its warmup) still begins
+    there: rounding each to the short run could otherwise start it inside the warmup (10 of
+    300 epochs on 6 iterations: warmup [0, 1), cosine from round(0.2) = 0), compounding the
+    two. Its ``T_max``, when it was the scheduler's length, stays its length."""
+    for j, (orig, s) in enumerate(zip(original, fitted)):
+        if not (isinstance(orig, dict) and isinstance(s, dict) and _int(orig.get("begin"))):
+            continue
+        for i, (before, other) in enumerate(zip(original, fitted)):
+            if i == j or not (isinstance(before, dict) and isinstance(other, dict)) or \
+                    before.get("end") != orig["begin"] or not _int(other.get("end")) or \
+                    other.get("by_epoch", True) != s.get("by_epoch", True) or \
+                    s.get("begin") == other["end"]:
+                continue
+            new = dict(s, begin=other["end"])
+            if _int(s.get("end")) and new["end"] <= new["begin"]:
+                new["end"] = new["begin"] + 1
+            if _int(orig.get("end")) and orig.get("T_max") == orig["end"] - orig["begin"] \
+                    and _int(new.get("end")):
+                new["T_max"] = new["end"] - new["begin"]
+            fitted[j] = new
+            notes.append(f"param_scheduler[{j}] {s.get('type')}: begins where "
+                         f"param_scheduler[{i}] ends, as in the config: "
+                         f"{ {k: s[k] for k in ('begin', 'end', 'T_max') if k in s} } -> "
+                         f"{ {k: new[k] for k in ('begin', 'end', 'T_max') if k in new} }")
+            break
+
+
+def _lengthen_warmup(schedulers: list, total: int, notes: list) -> None:
+    """At least 2 iterations for a linear warmup from 0 (see the module docstring; a run of
+    one iteration keeps 1); iteration schedulers that began at its end begin at the new end."""
+    shortest = min(2, total)
+    for i, s in enumerate(schedulers):
+        if not (isinstance(s, dict) and str(s.get("type", "")).rpartition(".")[2] in (
+                "LinearLR", "LinearParamScheduler") and s.get("by_epoch") is False
+                and s.get("begin", 0) == 0 and isinstance(s.get("end"), int)):
+            continue
+        end = s["end"]
+        if end >= shortest:
+            return
+        schedulers[i] = dict(s, end=shortest)
+        moved = []
+        for j, other in enumerate(schedulers):
+            if j != i and isinstance(other, dict) and other.get("by_epoch") is False and \
+                    other.get("begin") == end:
+                schedulers[j] = dict(other, begin=shortest)
+                if isinstance(other.get("T_max"), int):
+                    schedulers[j]["T_max"] = max(1, other["T_max"] - (shortest - end))
+                moved.append(j)
+        notes.append(f"param_scheduler[{i}] {s.get('type')}: a warmup of {end} iteration "
+                     f"lengthened to {shortest} (one of 1 iteration never leaves start_factor)"
+                     + (f"; param_scheduler{moved} begin there" if moved else ""))
+        return
 
 
 def _fit_one(s, i, by_epoch_loop: bool, original: int, epochs: int, total: int, notes):
