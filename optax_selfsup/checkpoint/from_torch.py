@@ -54,6 +54,7 @@ from ..transforms.frozen import SkipFrozenState
 from ..transforms.loss_scale import LossScaleState
 from ..transforms.torch_optimizer import TorchOptimizerState
 from .errors import TorchCheckpointError
+from .from_mmengine import check_mmengine_run
 from .tensor_layouts import to_numpy as _numpy
 from .torch_formats import load_torch_checkpoint, read_torch_checkpoint
 from .torch_optimizers import check_group, check_optimizer_type
@@ -154,6 +155,13 @@ def _optimizer_names(groups, state_dict, names, param_order):
     return {n: (i, group_of[i]) for n, i in zip(param_order, indices)}
 
 
+def _without_schedule_keys(group):
+    """A param group without what schedulers add (``initial_lr``; MMEngine's momentum
+    schedulers keep ``momentum`` next to an Adam group's ``betas``): torch's own keys."""
+    return {k: v for k, v in group.items() if not str(k).startswith("initial_")
+            and not (k == "momentum" and "betas" in group)}
+
+
 def _update_iterations(plan, it):
     """Global iterations < ``it`` at which the optimizer stepped (without fp16 skips)."""
     k, hooks = plan.hooks.update_interval, plan.hooks
@@ -225,19 +233,22 @@ def from_torch_checkpoint(path_or_checkpoint, cfg: dict, params_template, *,
     params = jax.tree.unflatten(treedef, _params(run.state_dict, names, flax_names, leaves,
                                                  convert))
     plan = plan_optimizer(cfg, params, steps_per_epoch=steps_per_epoch, name_map=name_map)
-    check_optimizer_type(plan.rule, run.param_groups, source)
+    check_optimizer_type(plan.rule, [_without_schedule_keys(g) for g in run.param_groups],
+                         source)
+    by_name = _optimizer_names(run.param_groups, run.state_dict, names, param_order)
+    if run.format == "mmengine":
+        check_mmengine_run(run, plan, cfg, by_name, names)
     tx = build_optimizer(cfg, params, steps_per_epoch=steps_per_epoch, name_map=name_map)
     state = tx.init(params)
 
-    by_name = _optimizer_names(run.param_groups, run.state_dict, names, param_order)
     torch_states = run.states
     updates = _update_iterations(plan, it)
     last_was_update = it > 0 and len(updates) > 0 and int(updates[-1]) == it - 1
     scaler = run.loss_scaler
     if plan.hooks.loss_scale is not None and scaler is None and it > 0:
         raise TorchCheckpointError(f"{source}: the config uses fp16 loss scaling but the "
-                                   "checkpoint has no GradScaler state (mmcv keeps it in "
-                                   "meta['fp16']['loss_scaler'])")
+                                   "checkpoint has no GradScaler state (it would be in "
+                                   f"{run.scaler_key}): it was written without one")
 
     def optimizer_state(s: TorchOptimizerState) -> TorchOptimizerState:
         slot_leaves = treedef.flatten_up_to(s.slots)
@@ -249,7 +260,8 @@ def from_torch_checkpoint(path_or_checkpoint, cfg: dict, params_template, *,
                 slots.append(slot_leaves[i])
                 continue
             index, group = by_name[name]
-            check_group(name, group, plan.hparams[i], plan.rule.name)
+            fixed = {k: v for k, v in plan.hparams[i].items() if k not in plan.schedules}
+            check_group(name, group, fixed, plan.rule.name)
             ts = torch_states.get(index, torch_states.get(str(index), {}))
             torch_shape = tuple(np.shape(run.state_dict[name]))
             slots.append(_slots(name, flax_names[i], ts, slot_leaves[i], plan.rule.name,
