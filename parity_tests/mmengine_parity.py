@@ -1,4 +1,4 @@
-"""One MMEngine config run by the real MMEngine Runner (``mmengine_ref``) and by
+"""One MMEngine config run by the real MMEngine Runner (``torch_ref.mmengine``) and by
 ``oss.build_optimizer`` on the same gradients; the deviations at every iteration.
 
 ``compare(cfg, shapes, steps=T, steps_per_epoch=L, dtype=...)`` draws initial values and
@@ -23,8 +23,7 @@ import optax
 
 import optax_selfsup as oss
 from optax_selfsup.names import nest_names
-
-from mmengine_ref import run_mmengine
+from torch_ref.mmengine import run_mmengine
 
 
 @dataclasses.dataclass

@@ -83,7 +83,7 @@ def test_custom_hooks_one_dict_is_refused_as_mmselfsup_refuses_it():
                                        "simsiam_resnet50_8xb32-coslr-100e_in1k.py"))
     one = {**cfg, "custom_hooks": cfg["custom_hooks"][0]}
     params = nest_names({k: np.zeros(s, np.float32) for k, s in DEMO_MODEL.items()})
-    assert oss.plan_optimizer(cfg, params, steps_per_epoch=3).simsiam is not None
+    assert oss.plan_optimizer(cfg, params, steps_per_epoch=3).lr_override is not None
     with pytest.raises(oss.ConfigError, match=r"custom_hooks must be a list of hook dicts "
                                               r"\(upstream asserts a list\), got dict"):
         oss.plan_optimizer(one, params, steps_per_epoch=3)

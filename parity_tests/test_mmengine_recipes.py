@@ -1,7 +1,7 @@
 """MMEngine configs through ``oss.build_optimizer``, step for step against the real MMEngine.
 
 Every case trains the same small tree (torch names, real module types on the torch side)
-with MMEngine 0.10.7's ``Runner`` (``mmengine_ref``: the real wrappers, constructors,
+with MMEngine 0.10.7's ``Runner`` (``torch_ref.mmengine``: the real wrappers, constructors,
 schedulers, hooks and MMPretrain 1.2.0's optimizers) and with ``oss.build_optimizer`` on the
 same gradients, and compares at every iteration the parameters (``|ours - torch| /
 max(1, |torch|)``), the lr / momentum / weight decay each parameter's group used, and which
@@ -261,26 +261,9 @@ SWAV = "mmpretrain-1.2.0/swav/swav_resnet50_8xb32-mcrop-coslr-200e_in1k-224px-96
 def swav_freeze_only():
     """MMPretrain's SwAVHook, its queue handling (which needs SwAV's head) switched off: the
     freezing (``before_train_iter``) is upstream's code, unchanged."""
-    from mmengine_ref.upstream import _exec_file, load_mmpretrain, mmpretrain_root
+    from torch_ref.mmengine.upstream import swav_freeze_only_hook
 
-    load_mmpretrain()
-    root = mmpretrain_root()
-    _exec_file("mmpretrain.utils", root / "utils/misc.py")
-    module = _exec_file("mmpretrain.engine.hooks.swav_hook", root / "engine/hooks/swav_hook.py")
-    registry = module.HOOKS
-    if "SwAVFreezeOnlyHook" not in registry.module_dict:
-        class SwAVFreezeOnlyHook(module.SwAVHook):
-            def before_run(self, runner):
-                pass
-
-            def before_train_epoch(self, runner):
-                pass
-
-            def after_train_epoch(self, runner):
-                pass
-
-        registry.register_module(module=SwAVFreezeOnlyHook)
-    return "SwAVFreezeOnlyHook"
+    return swav_freeze_only_hook()
 
 
 def test_swav_hook_frozen_prototypes(swav_freeze_only):
@@ -291,7 +274,7 @@ def test_swav_hook_frozen_prototypes(swav_freeze_only):
     shapes = dict(RESNET, **{"head.prototypes.weight": (5, 3)})
     from mmengine_parity import draw, jax_order, run_ours
 
-    from mmengine_ref import run_mmengine
+    from torch_ref.mmengine import run_mmengine
 
     values, grads = draw(shapes, 10)
     values = {k: values[k] for k in jax_order(values)}

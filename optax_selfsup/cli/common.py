@@ -119,3 +119,50 @@ def add_config_arguments(parser, *, steps=True, steps_help=None) -> None:
                                                "(required for an EpochBasedRunner run)")
     parser.add_argument("--cfg-options", nargs="+", default=[], metavar="KEY=VALUE",
                         help="override config keys, mmcv style (a.b=1 c=[1,2] d=(0.9,0.95))")
+
+
+# what the MMEngine reference (torch_ref.mmengine) runs: module -> (distribution, version pin)
+MMENGINE_REFERENCE = {"torch": ("torch", None), "cv2": ("opencv-python-headless", None),
+                      "mmengine": ("mmengine-lite", "0.10.7"),
+                      "mmpretrain": ("mmpretrain", "1.2.0")}
+
+
+def require_mmengine_reference(purpose: str) -> None:
+    """The real MMEngine with MMPretrain's files is installed (found without importing it), or
+    a ``MissingExtra`` naming what is missing and the extra that installs it."""
+    import importlib.metadata
+    import importlib.util
+
+    missing = []
+    for module, (dist, pin) in MMENGINE_REFERENCE.items():
+        if module == "mmpretrain":  # read from its files, never imported (it needs mmcv)
+            try:
+                version = importlib.metadata.version("mmpretrain")
+            except importlib.metadata.PackageNotFoundError:
+                version = None
+        else:
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except (ImportError, ValueError):
+                found = False
+            version = _version_of(module) if found else None
+            if found and version is None:
+                version = pin or "?"  # importable, from a distribution of another name
+        if version is None:
+            missing.append(f"{dist} (not installed)")
+        elif pin is not None and version not in (pin, "?"):
+            missing.append(f"{dist}=={pin} (found {version})")
+    if missing:
+        raise MissingExtra(f"{purpose} compares with the real MMEngine, which needs "
+                           f"{', '.join(missing)}: pip install 'optax_selfsup[mmengine-ref]'")
+
+
+def _version_of(module: str) -> str | None:
+    import importlib.metadata
+
+    for dist in importlib.metadata.packages_distributions().get(module, []):
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None

@@ -189,6 +189,7 @@ def train(s: TrainSettings) -> dict:
     from .log import Progress, TrainLog
     from .probe import linear_probe
     from .run_length import fit_to_run
+    from .run_length_mmengine import optimizer_type
     from .tasks import choose_model, make_task
 
     preflight(s)
@@ -221,7 +222,7 @@ def train(s: TrainSettings) -> dict:
     progress = Progress(total, start, s.progress)
     echo = progress.echo
     echo(f"model: {model_name} ({why}); {len(oss.torch_names(task.params))} parameter "
-         f"tensors; optimizer {cfg['optimizer'].get('type')}")
+         f"tensors; optimizer {optimizer_type(cfg)}")
     for note in notes + list(task.notes):
         echo(f"note: {note}")
     dataset_size = s.steps_per_epoch * s.batch_size

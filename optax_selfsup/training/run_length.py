@@ -1,5 +1,7 @@
 """Fit a config's run (hundreds of ImageNet epochs) onto a short demo run.
 
+(MMEngine configs: ``run_length_mmengine``; this module is the 0.x / mmcv 1.x rules.)
+
 ``fit_to_run(cfg, epochs, steps_per_epoch)`` returns a copy of the config whose
 run is ``epochs x steps_per_epoch`` iterations and whose schedules keep their
 shape relative to the run, plus one note per change (the command prints them):
@@ -88,6 +90,12 @@ def fit_to_run(cfg: dict, epochs: int, steps_per_epoch: int) -> tuple[dict, list
     if epochs < 1 or steps_per_epoch < 1:
         raise ConfigError(f"--epochs and --steps-per-epoch must be positive, got {epochs} and "
                           f"{steps_per_epoch}")
+    from ..config.generation import MMENGINE, generation_of
+
+    if generation_of(cfg) == MMENGINE:  # train_cfg and param_scheduler instead
+        from .run_length_mmengine import fit_mmengine_to_run
+
+        return fit_mmengine_to_run(cfg, epochs, steps_per_epoch)
     cfg = copy.deepcopy(cfg)
     if not isinstance(cfg.get("runner") or {}, dict):
         raise ConfigError(f"runner must be a dict such as dict(type='EpochBasedRunner', "

@@ -63,7 +63,7 @@ def mmpretrain_root() -> Path:
     except importlib.metadata.PackageNotFoundError as err:
         raise ImportError(
             f"the MMEngine reference needs mmpretrain=={MMPRETRAIN_VERSION} on disk: "
-            f"pip install --no-deps mmpretrain=={MMPRETRAIN_VERSION}") from err
+            f"pip install 'optax_selfsup[mmengine-ref]'") from err
     if dist.version != MMPRETRAIN_VERSION:
         raise ImportError(f"mmpretrain {dist.version} is installed; the reference is pinned to "
                           f"{MMPRETRAIN_VERSION}")
@@ -134,6 +134,31 @@ def _install_mmselfsup_scope(loaded: dict[str, types.ModuleType]) -> None:
     for registry_name, rel, cls_name in _MMSELFSUP_CLASSES:
         getattr(module, registry_name).register_module(module=getattr(loaded[rel], cls_name))
     sys.modules["mmselfsup.registry"] = module
+
+
+def swav_freeze_only_hook() -> str:
+    """Register (once) and name ``SwAVFreezeOnlyHook``: MMPretrain 1.2.0's ``SwAVHook``
+    (``engine/hooks/swav_hook.py``, executed unchanged) with its queue handling, which needs
+    SwAV's head, switched off. Its freezing (``before_train_iter``: ``requires_grad=False`` for
+    the parameters named in ``frozen_layers_cfg`` until that iteration) is upstream's code."""
+    load_mmpretrain()
+    root = mmpretrain_root()
+    _exec_file("mmpretrain.utils", root / "utils/misc.py")
+    module = _exec_file("mmpretrain.engine.hooks.swav_hook", root / "engine/hooks/swav_hook.py")
+    registry = module.HOOKS
+    if "SwAVFreezeOnlyHook" not in registry.module_dict:
+        class SwAVFreezeOnlyHook(module.SwAVHook):
+            def before_run(self, runner):
+                pass
+
+            def before_train_epoch(self, runner):
+                pass
+
+            def after_train_epoch(self, runner):
+                pass
+
+        registry.register_module(module=SwAVFreezeOnlyHook)
+    return "mmpretrain.SwAVFreezeOnlyHook"  # found from any default_scope
 
 
 @contextlib.contextmanager
