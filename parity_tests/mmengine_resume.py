@@ -2,7 +2,7 @@
 and continued in JAX with ``oss.from_torch_checkpoint``: the per-iteration deviations.
 
 ``Scenario(cfg, shapes, ...).run(('epoch', e), ('iter', k), ...)`` trains the real run
-uninterrupted, saving those checkpoints on the way (``mmengine_ref.run_mmengine(...,
+uninterrupted, saving those checkpoints on the way (``torch_ref.mmengine.run_mmengine(...,
 checkpoint_*=...)``);
 ``resume_torch(path, m)`` continues it ``m`` iterations with MMEngine's own resume
 (``run_mmengine(..., resume_from=path)``), ``resume_jax(path, m)`` with
@@ -22,8 +22,8 @@ import optax
 from mmengine_parity import draw, jax_order
 
 import optax_selfsup as oss
-from mmengine_ref import run_mmengine
 from optax_selfsup.names import leaf_names, make_name_map, nest_names
+from torch_ref.mmengine import run_mmengine
 
 TORCH_NAME = make_name_map("default")  # conv.kernel -> conv.weight ...
 

@@ -1,6 +1,6 @@
 """MMEngine checkpoints continued in JAX, against MMEngine's own resume of the same file.
 
-Each case trains with MMEngine 0.10.7's real ``Runner`` (``mmengine_ref``), saves a real
+Each case trains with MMEngine 0.10.7's real ``Runner`` (``torch_ref.mmengine``), saves a real
 checkpoint (``Runner.save_checkpoint``: meta, state_dict, message_hub, optimizer with
 ``base_param_settings`` / ``loss_scaler``, param_schedulers), resumes it with the real
 ``Runner.resume`` and continues M iterations; ``oss.from_torch_checkpoint`` reads the same
@@ -171,7 +171,7 @@ SGD_EPOCHS = dict(
 @pytest.fixture(scope="module")
 def small_run():
     """The small SGD run: epoch_1.pth, iter_4.pth (epoch 0's end), iter_6.pth (inside epoch 1)."""
-    from mmengine_ref import run_mmengine
+    from torch_ref.mmengine import run_mmengine
 
     sc = Scenario(SGD_EPOCHS, SMALL, SMALL_MODULES, steps_per_epoch=4, total=12)
     run = run_mmengine(sc.cfg, sc.values, sc.grads, steps_per_epoch=4, modules=sc.modules,

@@ -24,8 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import TorchCheckpointError
-from .mmengine_format import detect_mmengine, message_hub_globals, message_hub_names, \
-    read_mmengine
+from .mmengine_format import detect_mmengine, message_hub_globals, message_hub_names, read_mmengine
 from .torch_run import TorchRun, iteration, optimizer_parts, state_dict_of
 
 __all__ = ["FORMATS", "TorchRun", "load_torch_checkpoint", "read_torch_checkpoint"]
