@@ -1,11 +1,15 @@
-"""Continue a PyTorch (mmcv 1.x) run in JAX: a torch checkpoint -> params + optimizer state.
+"""Continue a PyTorch (mmcv 1.x or MMEngine) run in JAX: a torch checkpoint -> params +
+optimizer state.
 
 ``from_torch_checkpoint(ckpt, cfg, params_template, steps_per_epoch=N)`` reads the
 checkpoint (``torch_formats.py``: the format is detected, mmcv 1.x's
-``{'meta': {'epoch', 'iter', ...}, 'state_dict', 'optimizer'}`` so far) and returns
-params and the state of ``build_optimizer(cfg, params, steps_per_epoch=N)``
-positioned at ``meta['iter']``, the number of finished iterations, where mmcv's
-``resume`` restarts:
+``{'meta': {'epoch', 'iter', ...}, 'state_dict', 'optimizer'}`` or MMEngine's, which adds
+``message_hub`` and ``param_schedulers``) and returns params and the state of
+``build_optimizer(cfg, params, steps_per_epoch=N)`` positioned at ``meta['iter']``, the
+number of finished iterations, where mmcv's and MMEngine's ``resume`` restart. An MMEngine
+checkpoint is first checked against the config (``from_mmengine.py``: its schedulers'
+settings and steps, its groups' scheduled values, its loss scaler's settings, where the
+resume restarts):
 
 - params: ``state_dict[name]`` for every template leaf's torch name (``torch_names``),
   passed through ``convert(flax_name, value)``: ``oss.torch_to_flax_layout`` for a
@@ -28,7 +32,8 @@ positioned at ``meta['iter']``, the number of finished iterations, where mmcv's
 - the global clock at ``iter``; an empty accumulation buffer (mmcv does not save the
   gradients of an unfinished group: its resume restarts the group empty too); the
   fp16 loss scale and growth tracker from ``meta['fp16']['loss_scaler']`` (mmcv's fp16
-  hooks keep the ``GradScaler`` state there).
+  hooks keep the ``GradScaler`` state there; MMEngine's ``AmpOptimWrapper`` in
+  ``optimizer['loss_scaler']``).
 
 The logged lr / momentum (``current_hparams``) are refreshed by the first ``update``.
 Errors name the parameter, the slot and what differs.
@@ -211,10 +216,14 @@ def from_torch_checkpoint(path_or_checkpoint, cfg: dict, params_template, *,
                           steps_per_epoch: int | None = None, name_map="default",
                           param_order=None, convert=None) -> Resumed:
     """Params and optimizer state of ``build_optimizer(cfg, params, steps_per_epoch=...)``
-    continuing the torch run an mmcv 1.x checkpoint (a path or the loaded dict) stopped.
+    continuing the torch run an mmcv 1.x or MMEngine checkpoint (a path or the loaded
+    dict) stopped.
 
     Args:
-      path_or_checkpoint: a ``.pth`` path or ``{'meta', 'state_dict', 'optimizer'}``.
+      path_or_checkpoint: a ``.pth`` path or ``{'meta', 'state_dict', 'optimizer'}`` (and,
+        from MMEngine's ``Runner``, ``'param_schedulers'``, ``'message_hub'``).
+      cfg: the config the torch run was trained with (MMSelfSup 0.x for mmcv checkpoints,
+        MMEngine's for MMEngine checkpoints).
       params_template: the params (their tree, shapes and dtypes are kept).
       param_order: the names of the torch optimizer's parameters in order, when the
         state_dict's parameter order is not it (frozen parameters left out of it...).
@@ -239,7 +248,7 @@ def from_torch_checkpoint(path_or_checkpoint, cfg: dict, params_template, *,
     if run.format == "mmengine":
         check_mmengine_run(run, plan, cfg, by_name, names)
     tx = build_optimizer(cfg, params, steps_per_epoch=steps_per_epoch, name_map=name_map)
-    state = tx.init(params)
+    state = jax.jit(tx.init)(params)  # one compilation, not one per op of the schedules
 
     torch_states = run.states
     updates = _update_iterations(plan, it)
