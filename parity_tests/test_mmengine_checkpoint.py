@@ -312,6 +312,18 @@ def test_the_group_values_are_checked_against_the_schedule(small_run):
     (lambda c: c["optimizer"].update(loss_scaler={"scale": 1.0}),
      "optimizer['loss_scaler'] must be a GradScaler state_dict"),
     (lambda c: c.update(param_schedulers={"a": []}), "param_schedulers is a dict (a)"),
+    # values of the wrong type: still one line, naming them (not a TypeError from inside)
+    (lambda c: c["param_schedulers"][0].update(start_factor=torch.tensor([1.0, 2.0])),
+     "param_scheduler[0] (LinearLR) has start_factor=tensor([1., 2.]) in the checkpoint, 0.1 "
+     "in this config"),
+    (lambda c: c["param_schedulers"][0].update(_global_step=torch.tensor([4, 4])),
+     "param_scheduler[0] (LinearLR) has stepped _global_step=tensor([4, 4]) times"),
+    (lambda c: c["optimizer"]["param_groups"][0].update(lr="x"),
+     "param group 0 ('backbone.bn.weight') has lr='x', which is not a number"),
+    (lambda c: c["optimizer"]["param_groups"][1].update(initial_lr=None, momentum=[0.9]),
+     "param group 1 ('backbone.bn.bias') has momentum=[0.9], which is not a number"),
+    (lambda c: c["optimizer"]["state"].update({0: None}),
+     "optimizer['state'][0] is a NoneType, not a dict of slots"),
 ])
 def test_a_bad_mmengine_checkpoint_is_named(small_run, edit, fragment):
     ckpt = _ckpt(small_run)
@@ -319,6 +331,15 @@ def test_a_bad_mmengine_checkpoint_is_named(small_run, edit, fragment):
     with pytest.raises(TorchCheckpointError) as err:
         oss.from_torch_checkpoint(ckpt, SGD_EPOCHS, _template(), steps_per_epoch=4)
     assert fragment in str(err.value) and "\n" not in str(err.value), str(err.value)
+
+
+def test_tensor_valued_entries_are_read_as_their_numbers(small_run):
+    ckpt = _ckpt(small_run)
+    ckpt["param_schedulers"][0]["_global_step"] = torch.tensor(4)
+    ckpt["param_schedulers"][1]["gamma"] = np.float64(0.5)
+    ckpt["optimizer"]["param_groups"][0]["lr"] = torch.tensor(0.05, dtype=torch.float64)
+    resumed = oss.from_torch_checkpoint(ckpt, SGD_EPOCHS, _template(), steps_per_epoch=4)
+    assert resumed.iteration == 4
 
 
 def test_the_loss_scaler_settings_are_compared(small_run):

@@ -144,7 +144,17 @@ def _check_position(run: TorchRun, plan, cfg) -> None:
                   "feed the batches you mean to train on", CheckpointWarning, stacklevel=4)
 
 
+def _plain(value):
+    """A 0-d tensor / array / NumPy scalar as its Python number; anything else as it is."""
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        return value.item()
+    return value
+
+
 def _same(theirs, ours) -> bool:
+    theirs = _plain(theirs)
+    if not isinstance(theirs, (numbers.Real, str, list, tuple, Mapping, type(None))):
+        return False  # a tensor, an array...: not a setting MMEngine writes
     if ours is None or theirs is None:
         return ours is None and theirs is None
     if isinstance(ours, (tuple, list)):
@@ -204,8 +214,8 @@ def _check_schedulers(run: TorchRun, plan) -> None:
             expected, unit = run.epoch, "epochs"
         else:
             continue  # an epoch scheduler of an iteration loop steps only when built
-        step = state.get("_global_step")
-        if step is not None and step != expected:
+        step = _plain(state.get("_global_step"))
+        if step is not None and not (isinstance(step, numbers.Integral) and step == expected):
             raise TorchCheckpointError(
                 f"{source}: {_name(s)} has stepped _global_step={step!r} times, but meta "
                 f"epoch={run.epoch}, iter={run.iteration} say {expected} {unit} are done")
@@ -237,6 +247,14 @@ def _base(hparams, name, momentum_key):
         value = hparams[momentum_key]
         return value[0] if momentum_key == "betas" else value
     return hparams.get(name)
+
+
+def _number(value, where, key) -> float:
+    value = _plain(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TorchCheckpointError(f"{where} has {key}={value!r}, which is not a number: "
+                                   "torch writes a float there")
+    return float(value)
 
 
 def _close(theirs, ours, base) -> bool:
@@ -280,7 +298,10 @@ def _check_groups(run: TorchRun, plan, by_name, names) -> None:
             if theirs is None or base is None:
                 continue
             shown = "betas[0]" if name == "momentum" and mkey == "betas" else name
+            where = f"{source}: param group {gi} ({label})"
+            theirs = _number(theirs, where, shown)
             initial = group.get(f"initial_{name}")
+            initial = None if initial is None else _number(initial, where, f"initial_{name}")
             if initial is not None and not _close(initial, base, base):
                 raise TorchCheckpointError(
                     f"{source}: param group {gi} ({label}) has initial_{name}={initial!r} (its "
@@ -308,7 +329,7 @@ def _check_scaler(run: TorchRun, plan) -> None:
     if ours["growth_factor"] == 1.0 and ours["backoff_factor"] == 1.0:
         return  # a static scale: upstream sets it back after every step
     for key in ("growth_factor", "backoff_factor", "growth_interval"):
-        if key in scaler and not _same(float(scaler[key]), float(ours[key])):
+        if key in scaler and not _same(scaler[key], float(ours[key])):
             raise TorchCheckpointError(
                 f"{run.source}: {run.scaler_key}[{key!r}]={scaler[key]!r}, this config's "
                 f"optim_wrapper.loss_scale gives {ours[key]!r}: MMEngine's resume loads the "

@@ -63,6 +63,11 @@ def optimizer_parts(optimizer, where: str) -> tuple[list, Mapping]:
     if not isinstance(optimizer["state"], Mapping):
         raise TorchCheckpointError(f"{where}['state'] must be a dict (parameter index -> "
                                    f"slots), got {type(optimizer['state']).__name__}")
+    for index, slots in optimizer["state"].items():
+        if not isinstance(slots, Mapping):
+            raise TorchCheckpointError(f"{where}['state'][{index!r}] is a "
+                                       f"{type(slots).__name__}, not a dict of slots "
+                                       "(momentum_buffer, exp_avg, ..., step)")
     return list(groups), optimizer["state"]
 
 
