@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
-from mmengine_resume import Scenario
+from mmengine_resume import Scenario, deviation
 from test_mmengine_recipes import MAE_FT, RESNET, RESNET_MODULES, SIMCLR, VIT, VIT_MODULES, real
 
 import optax_selfsup as oss
@@ -155,6 +155,31 @@ def test_flax_layout_epoch_checkpoint(dtype, tol):
     assert torch_run.lr["fc.weight"][3] < torch_run.lr["fc.weight"][2]  # the epoch cosine
     ckpt = torch.load(path, weights_only=False)
     assert "momentum" in ckpt["optimizer"]["param_groups"][0]  # MMEngine's betas[0] copy
+
+
+# -- OneCycleLR: MMEngine pickles the scheduler itself (a bound method in its state), so the
+#    file needs weights_only=False; the dict continues, OneCycle's own initial_lr accepted ----
+
+ONECYCLE = dict(
+    optim_wrapper=dict(optimizer=dict(type="SGD", lr=0.1, momentum=0.9, weight_decay=1e-4)),
+    param_scheduler=[dict(type="OneCycleLR", eta_max=0.5, by_epoch=False, total_steps=12)],
+    train_cfg=dict(type="IterBasedTrainLoop", max_iters=12))
+
+
+def test_a_onecycle_checkpoint_continues_from_the_loaded_dict():
+    sc = Scenario(ONECYCLE, SMALL, SMALL_MODULES, steps_per_epoch=4, total=12)
+    path = sc.checkpoint(("iter", 5))
+    with pytest.raises(TorchCheckpointError, match=r"refused it \(it needs mmengine.optim."
+                                                   r"scheduler.param_scheduler."
+                                                   r"OneCycleParamScheduler\); if you trust"):
+        oss.from_torch_checkpoint(path, ONECYCLE, _template())
+    ckpt = torch.load(path, weights_only=False)
+    assert ckpt["optimizer"]["param_groups"][0]["initial_lr"] == pytest.approx(0.5 / 25)
+    torch_run = sc.resume_torch(path, 5, 7)
+    _, ours, stepped, _ = sc.resume_jax(ckpt, 5, 7)
+    devs = [deviation(o, r) for o, r in zip(ours, torch_run.params)]
+    report("SGD OneCycleLR iter_5", devs, np.float32)
+    assert max(devs) <= F32, devs
 
 
 # -- an iteration checkpoint of an EpochBasedTrainLoop with a by-epoch scheduler: MMEngine's

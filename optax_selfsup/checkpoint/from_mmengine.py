@@ -50,6 +50,7 @@ import jax
 import numpy as np
 
 from ..schedules import mmengine_schedulers as ms
+from ..schedules.mmengine_onecycle import OneCycle
 from .errors import CheckpointWarning, TorchCheckpointError
 from .torch_run import TorchRun
 
@@ -282,6 +283,8 @@ def _check_groups(run: TorchRun, plan, by_name, names) -> None:
             "the params template, which must hold every parameter of the torch optimizer")
     values = _values_at(plan, it) if it < plan.clock.max_iters else {}
     mkey = plan.rule.momentum_key
+    # MMEngine's OneCycle replaces initial_lr with eta_max / div_factor: no config base
+    onecycle = {s.timing.param for s in _schedulers(plan) if isinstance(s, OneCycle)}
     for gi, (group, leaves) in enumerate(zip(run.param_groups, _members(run, by_name, names))):
         if not leaves:
             continue
@@ -302,7 +305,8 @@ def _check_groups(run: TorchRun, plan, by_name, names) -> None:
             theirs = _number(theirs, where, shown)
             initial = group.get(f"initial_{name}")
             initial = None if initial is None else _number(initial, where, f"initial_{name}")
-            if initial is not None and not _close(initial, base, base):
+            has_base = initial is not None and name not in onecycle
+            if has_base and not _close(initial, base, base):
                 raise TorchCheckpointError(
                     f"{source}: param group {gi} ({label}) has initial_{name}={initial!r} (its "
                     f"base before any scheduler) in the checkpoint; this config builds "

@@ -9,7 +9,7 @@ words. A further format is one more ``(name, detect, read)`` entry.
 - MMEngine (``mmengine_format.py``): ``message_hub`` or ``param_schedulers`` next to
   ``meta``, ``state_dict``, ``optimizer``. Its message hub needs a few inert stand-ins
   to load with ``weights_only=True`` (``mmengine_format.message_hub_globals``); they
-  are allowed only when nothing else in the file needs more.
+  are allowed only when nothing else in the file needs more (a refusal names what).
 - mmcv 1.x (``mmcv.runner.save_checkpoint``): ``{'meta': {'epoch', 'iter', ...},
   'state_dict', 'optimizer'}``, ``optimizer`` being ``torch.optim.Optimizer.
   state_dict()`` (``state``, ``param_groups``); ``meta['iter']`` is the number of
@@ -20,6 +20,7 @@ words. A further format is one more ``(name, detect, read)`` entry.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -31,23 +32,21 @@ __all__ = ["FORMATS", "TorchRun", "load_torch_checkpoint", "read_torch_checkpoin
 
 
 def _first_line(err) -> str:
-    lines = str(err).strip().splitlines()
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip().splitlines()  # no terminal codes
     line = lines[0] if lines else ""
     if len(line) > 200:  # torch's long explanations: their first sentence
         line = line.split(". ")[0][:200]
     return f"{type(err).__name__}: {line}"
 
 
-def _only_message_hub(path) -> bool:
-    """Whether every global ``weights_only`` refuses in ``path`` is one of an MMEngine
-    message hub's (``HistoryBuffer``, NumPy arrays and scalars)."""
+def _unsafe_globals(path) -> set | None:
+    """The globals ``weights_only`` refuses in ``path`` (None where torch cannot tell)."""
     import torch
 
     try:
-        unsafe = set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+        return set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
     except Exception:  # an older torch, or a file it cannot scan
-        return False
-    return bool(unsafe) and unsafe <= message_hub_names()
+        return None
 
 
 def load_torch_checkpoint(path):
@@ -66,13 +65,15 @@ def load_torch_checkpoint(path):
     try:
         return torch.load(shown, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:  # weights_only refused a global: never run it
-        if _only_message_hub(shown):  # an MMEngine checkpoint: inert stand-ins, still safe
+        unsafe = _unsafe_globals(shown)
+        if unsafe and unsafe <= message_hub_names():  # MMEngine's message hub: inert stand-ins
             with torch.serialization.safe_globals(message_hub_globals()):
                 return torch.load(shown, map_location="cpu", weights_only=True)
+        why = (f"it needs {', '.join(sorted(unsafe - message_hub_names()))}" if unsafe
+               else _first_line(err))
         raise TorchCheckpointError(
-            f"{shown}: torch.load(weights_only=True) refused it ({_first_line(err)}); if "
-            "you trust the file, load it yourself with weights_only=False and pass the "
-            "dict") from None
+            f"{shown}: torch.load(weights_only=True) refused it ({why}); if you trust the "
+            "file, load it yourself with weights_only=False and pass the dict") from None
     except Exception as err:  # a cut-short or damaged file
         raise TorchCheckpointError(
             f"{shown}: not a readable torch checkpoint ({os.path.getsize(shown)} bytes, "
