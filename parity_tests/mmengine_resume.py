@@ -45,6 +45,7 @@ class Scenario:
     inject_inf: dict = dataclasses.field(default_factory=dict)  # {iteration: torch name}
     seed: int = 0
     flax_params: object = None  # a Linen params template (Flax layout), else the torch layout
+    checkpoint_dir: str | None = None  # where the checkpoints go (pytest's tmp_path), else /tmp
 
     def __post_init__(self):
         values, self.grads = draw(self.shapes, self.total, self.seed, self.dtype)
@@ -69,7 +70,8 @@ class Scenario:
                 steps_per_epoch=self.steps_per_epoch, modules=self.modules,
                 inject_inf=self._infs(0, self.total),
                 checkpoint_iters=[n for kind, n in ckpts if kind == "iter"],
-                checkpoint_epochs=[n for kind, n in ckpts if kind == "epoch"])
+                checkpoint_epochs=[n for kind, n in ckpts if kind == "epoch"],
+                checkpoint_dir=self.checkpoint_dir)
         return self._uninterrupted
 
     def checkpoint(self, ckpt) -> str:
