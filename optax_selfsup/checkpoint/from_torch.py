@@ -1,11 +1,15 @@
-"""Continue a PyTorch (mmcv 1.x) run in JAX: a torch checkpoint -> params + optimizer state.
+"""Continue a PyTorch (mmcv 1.x or MMEngine) run in JAX: a torch checkpoint -> params +
+optimizer state.
 
 ``from_torch_checkpoint(ckpt, cfg, params_template, steps_per_epoch=N)`` reads the
 checkpoint (``torch_formats.py``: the format is detected, mmcv 1.x's
-``{'meta': {'epoch', 'iter', ...}, 'state_dict', 'optimizer'}`` so far) and returns
-params and the state of ``build_optimizer(cfg, params, steps_per_epoch=N)``
-positioned at ``meta['iter']``, the number of finished iterations, where mmcv's
-``resume`` restarts:
+``{'meta': {'epoch', 'iter', ...}, 'state_dict', 'optimizer'}`` or MMEngine's, which adds
+``message_hub`` and ``param_schedulers``) and returns params and the state of
+``build_optimizer(cfg, params, steps_per_epoch=N)`` positioned at ``meta['iter']``, the
+number of finished iterations, where mmcv's and MMEngine's ``resume`` restart. An MMEngine
+checkpoint is first checked against the config (``from_mmengine.py``: its schedulers'
+settings and steps, its groups' scheduled values, its loss scaler's settings, where the
+resume restarts):
 
 - params: ``state_dict[name]`` for every template leaf's torch name (``torch_names``),
   passed through ``convert(flax_name, value)``: ``oss.torch_to_flax_layout`` for a
@@ -28,7 +32,8 @@ positioned at ``meta['iter']``, the number of finished iterations, where mmcv's
 - the global clock at ``iter``; an empty accumulation buffer (mmcv does not save the
   gradients of an unfinished group: its resume restarts the group empty too); the
   fp16 loss scale and growth tracker from ``meta['fp16']['loss_scaler']`` (mmcv's fp16
-  hooks keep the ``GradScaler`` state there).
+  hooks keep the ``GradScaler`` state there; MMEngine's ``AmpOptimWrapper`` in
+  ``optimizer['loss_scaler']``).
 
 The logged lr / momentum (``current_hparams``) are refreshed by the first ``update``.
 Errors name the parameter, the slot and what differs.
@@ -54,6 +59,7 @@ from ..transforms.frozen import SkipFrozenState
 from ..transforms.loss_scale import LossScaleState
 from ..transforms.torch_optimizer import TorchOptimizerState
 from .errors import TorchCheckpointError
+from .from_mmengine import check_mmengine_run
 from .tensor_layouts import to_numpy as _numpy
 from .torch_formats import load_torch_checkpoint, read_torch_checkpoint
 from .torch_optimizers import check_group, check_optimizer_type
@@ -154,6 +160,13 @@ def _optimizer_names(groups, state_dict, names, param_order):
     return {n: (i, group_of[i]) for n, i in zip(param_order, indices)}
 
 
+def _without_schedule_keys(group):
+    """A param group without what schedulers add (``initial_lr``; MMEngine's momentum
+    schedulers keep ``momentum`` next to an Adam group's ``betas``): torch's own keys."""
+    return {k: v for k, v in group.items() if not str(k).startswith("initial_")
+            and not (k == "momentum" and "betas" in group)}
+
+
 def _update_iterations(plan, it):
     """Global iterations < ``it`` at which the optimizer stepped (without fp16 skips)."""
     k, hooks = plan.hooks.update_interval, plan.hooks
@@ -203,10 +216,14 @@ def from_torch_checkpoint(path_or_checkpoint, cfg: dict, params_template, *,
                           steps_per_epoch: int | None = None, name_map="default",
                           param_order=None, convert=None) -> Resumed:
     """Params and optimizer state of ``build_optimizer(cfg, params, steps_per_epoch=...)``
-    continuing the torch run an mmcv 1.x checkpoint (a path or the loaded dict) stopped.
+    continuing the torch run an mmcv 1.x or MMEngine checkpoint (a path or the loaded
+    dict) stopped.
 
     Args:
-      path_or_checkpoint: a ``.pth`` path or ``{'meta', 'state_dict', 'optimizer'}``.
+      path_or_checkpoint: a ``.pth`` path or ``{'meta', 'state_dict', 'optimizer'}`` (and,
+        from MMEngine's ``Runner``, ``'param_schedulers'``, ``'message_hub'``).
+      cfg: the config the torch run was trained with (MMSelfSup 0.x for mmcv checkpoints,
+        MMEngine's for MMEngine checkpoints).
       params_template: the params (their tree, shapes and dtypes are kept).
       param_order: the names of the torch optimizer's parameters in order, when the
         state_dict's parameter order is not it (frozen parameters left out of it...).
@@ -225,19 +242,22 @@ def from_torch_checkpoint(path_or_checkpoint, cfg: dict, params_template, *,
     params = jax.tree.unflatten(treedef, _params(run.state_dict, names, flax_names, leaves,
                                                  convert))
     plan = plan_optimizer(cfg, params, steps_per_epoch=steps_per_epoch, name_map=name_map)
-    check_optimizer_type(plan.rule, run.param_groups, source)
-    tx = build_optimizer(cfg, params, steps_per_epoch=steps_per_epoch, name_map=name_map)
-    state = tx.init(params)
-
+    check_optimizer_type(plan.rule, [_without_schedule_keys(g) for g in run.param_groups],
+                         source)
     by_name = _optimizer_names(run.param_groups, run.state_dict, names, param_order)
+    if run.format == "mmengine":
+        check_mmengine_run(run, plan, cfg, by_name, names)
+    tx = build_optimizer(cfg, params, steps_per_epoch=steps_per_epoch, name_map=name_map)
+    state = jax.jit(tx.init)(params)  # one compilation, not one per op of the schedules
+
     torch_states = run.states
     updates = _update_iterations(plan, it)
     last_was_update = it > 0 and len(updates) > 0 and int(updates[-1]) == it - 1
     scaler = run.loss_scaler
     if plan.hooks.loss_scale is not None and scaler is None and it > 0:
         raise TorchCheckpointError(f"{source}: the config uses fp16 loss scaling but the "
-                                   "checkpoint has no GradScaler state (mmcv keeps it in "
-                                   "meta['fp16']['loss_scaler'])")
+                                   "checkpoint has no GradScaler state (it would be in "
+                                   f"{run.scaler_key}): it was written without one")
 
     def optimizer_state(s: TorchOptimizerState) -> TorchOptimizerState:
         slot_leaves = treedef.flatten_up_to(s.slots)
@@ -249,7 +269,8 @@ def from_torch_checkpoint(path_or_checkpoint, cfg: dict, params_template, *,
                 slots.append(slot_leaves[i])
                 continue
             index, group = by_name[name]
-            check_group(name, group, plan.hparams[i], plan.rule.name)
+            fixed = {k: v for k, v in plan.hparams[i].items() if k not in plan.schedules}
+            check_group(name, group, fixed, plan.rule.name)
             ts = torch_states.get(index, torch_states.get(str(index), {}))
             torch_shape = tuple(np.shape(run.state_dict[name]))
             slots.append(_slots(name, flax_names[i], ts, slot_leaves[i], plan.rule.name,

@@ -185,3 +185,27 @@ def cpu_amp():
         yield
     finally:
         amp.is_cuda_available, amp.GradScaler = saved
+
+
+@contextlib.contextmanager
+def trusted_checkpoints():
+    """Let ``Runner.resume`` read the checkpoints this reference wrote, unchanged otherwise.
+
+    MMEngine 0.10.7 loads a checkpoint with ``torch.load(filename, map_location=...)``
+    (``runner/checkpoint.py``, ``load_from_local``), whose ``weights_only`` default turned
+    True in torch 2.6; the message hub it saved holds ``HistoryBuffer`` objects, which that
+    default refuses, so upstream cannot resume its own checkpoints on torch 2.13. For the
+    duration of the resume ``torch.load`` defaults to ``weights_only=False``, as before
+    torch 2.6 (the files are the ones this process just wrote).
+    """
+    original = torch.load
+
+    def load(*args, **kwargs):
+        kwargs.setdefault("weights_only", False)
+        return original(*args, **kwargs)
+
+    torch.load = load
+    try:
+        yield
+    finally:
+        torch.load = original
