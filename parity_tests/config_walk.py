@@ -292,8 +292,11 @@ def step(cfg, rel, tree, names, spe, iterations):
         update = jax.jit(tx.update)
         state = jax.jit(tx.init)(params)
         scale = expected_loss_scale(rel, cfg)
-        if scale is not None:
-            assert float(oss.loss_scale(state)) == scale, rel
+        if scale is not None:  # the GradScaler's scale; the loss multiplier divides it by
+            # the accumulation window's size (as torch scales loss / k)
+            assert float(oss.current_hparams(state)["loss_scale"]) == scale, rel
+            window = update_interval(rel, cfg)
+            assert float(oss.loss_scale(state)) == np.float32(scale) / np.float32(window), rel
         for t in range(iterations):
             grads = {n: jnp.full(p.shape, 0.01 * (t + 1), jnp.float32)
                      for n, p in params.items()}

@@ -74,6 +74,18 @@ def test_a_one_iteration_warmup_is_lengthened_so_mmengine_reaches_the_lr():
         1e-3 * _peak_lr(cfg)
 
 
+def test_a_run_too_short_for_warmup_and_cosine_is_refused():
+    """2 iterations: a 2-iteration warmup leaves the cosine none (MMEngine refuses a
+    scheduler with end <= begin); one line names both schedulers and what to do."""
+    cfg = oss.load_config("configs/mmpretrain/mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py")
+    with pytest.raises(oss.ConfigError, match=r"a run of 2 iterations is too short for "
+                                              r"param_scheduler\[0\] LinearLR .* "
+                                              r"param_scheduler\[1\] .*at least 3\)"):
+        fit_mmengine_to_run(cfg, 1, 2)
+    fitted, _ = fit_mmengine_to_run(cfg, 1, 3)
+    assert [(s["begin"], s["end"]) for s in fitted["param_scheduler"]] == [(0, 2), (2, 3)]
+
+
 WARMUP_THEN_COSINE = [r for r in sorted(RECIPES) if r.startswith("mmpretrain/")
                       and "simsiam" not in r]
 

@@ -188,6 +188,13 @@ def _lengthen_warmup(schedulers: list, total: int, notes: list) -> None:
         for j, other in enumerate(schedulers):
             if j != i and isinstance(other, dict) and other.get("by_epoch") is False and \
                     other.get("begin") == end:
+                if isinstance(other.get("end"), int) and other["end"] <= shortest:
+                    raise ConfigError(
+                        f"a run of {total} iterations is too short for param_scheduler[{i}] "
+                        f"{s.get('type')} (a warmup: at least 2 iterations, else MMEngine "
+                        f"keeps the lr at start_factor) followed by param_scheduler[{j}] "
+                        f"{other.get('type')}, which would keep no iteration; train "
+                        f"longer (--epochs x --steps-per-epoch of at least 3)")
                 schedulers[j] = dict(other, begin=shortest)
                 if isinstance(other.get("T_max"), int):
                     schedulers[j]["T_max"] = max(1, other["T_max"] - (shortest - end))
