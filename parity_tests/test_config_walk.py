@@ -20,6 +20,7 @@ the real configs (``cover``); ``-m slow`` walks every setting.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -277,6 +278,11 @@ def test_walk_the_settings_that_show_every_feature():
 def test_walk_every_setting():
     """Every distinct setting: loaded, groups checked against upstream, built and stepped,
     jitted (~3 min of CPU; settings that build the same transformation on the same
-    parameters are stepped once)."""
-    settings, stepped = walk(walked_keys())
-    assert settings == 517 and 250 < stepped < settings, stepped
+    parameters are stepped once). The default run (CI's) walks every third setting beside
+    the feature-covering ones; OSS_FULL_SLOW=1 walks all 517."""
+    keys = walked_keys()
+    assert len(keys) == 517
+    if os.environ.get("OSS_FULL_SLOW") != "1":
+        keys = keys[::3]
+    settings, stepped = walk(keys)
+    assert settings == len(keys) and len(keys) // 2 < stepped <= settings, stepped
