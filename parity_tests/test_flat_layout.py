@@ -105,10 +105,11 @@ def test_sum_squares_max_abs_sums_against_numpy():
                                       [np.max(np.abs(x), initial=0.0) for x in leaves])
 
 
-def test_padding_never_enters_a_norm():
+@pytest.mark.parametrize("method", ["sum", "halves", "dot"])
+def test_padding_never_enters_a_norm(method):
     rng = np.random.default_rng(3)
     params = random_tree(rng, SHAPES, np.float32)
-    layout = FlatLayout(params, row_multiple=8)
+    layout = FlatLayout(params, row_multiple=8, method=method)
     flat = layout.flatten(params)
     clean = np.asarray(layout.norms(flat))
     buf = np.asarray(flat["float32"]).copy()
@@ -209,7 +210,7 @@ def test_flatten_all_and_unflatten_all_convert_optimizer_states():
 
 
 @pytest.mark.parametrize("kwargs, words", [
-    (dict(width=100), ["width=100", "power of two"]),
+    (dict(width=100, method="halves"), ["width=100", "power of two"]),
     (dict(width=0), ["width=0"]),
     (dict(row_multiple=0), ["row_multiple=0"]),
     (dict(method="cumsum"), ["method='cumsum'", "halves"]),

@@ -27,7 +27,9 @@ concatenation, padding 0), so an optimizer on the flat layout never splits or jo
 Reductions per tensor (``sum_squares``, ``norms(ord)``, ``max_abs``, ``total_norm``)
 are a row reduction and a sorted segment reduction (``segments.py``); ``per_row``
 broadcasts per-tensor values back to ``[rows, 1]``. Padding never enters a
-reduction: it is masked by each row's count of valid columns (``valid``).
+reduction: the rows holding a tensor's padded tail (``tail_rows``, at most one per
+tensor) are reduced again with the padding masked (``valid``: each row's count of
+valid columns), and trailing padding rows belong to no tensor.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ class FlatLayout:
     """Where each tensor of a params tree lives in the flat buffers (see module doc)."""
 
     def __init__(self, params, *, groups=None, width: int = 128, row_multiple: int = 1,
-                 method: str = "halves", masked: bool = True):
+                 method: str = "sum", masked: bool = True):
         tree = unbox(params)
         leaves, self.treedef = jax.tree.flatten(tree)
         if not leaves:
@@ -99,7 +101,7 @@ class FlatLayout:
         self.position[list(o)] = np.arange(len(o))
         self.row_start = np.zeros(len(o), np.int64)  # within the tensor's buffer
         self.tensors, self.buffer_rows = {}, {}  # per key: layout indices [start, stop)
-        self.segment_ids, self.valid = {}, {}
+        self.segment_ids, self.valid, self.tail_rows = {}, {}, {}
         start = 0
         for key in self.keys:
             stop = start + self.dtypes.count(key)
@@ -117,6 +119,8 @@ class FlatLayout:
             has = rows > 0
             valid[ends[has]] = self.sizes[start:stop][has] - (rows[has] - 1) * self.width
             self.segment_ids[key], self.valid[key] = seg, valid
+            # rows holding a tensor's padded tail (reductions mask them)
+            self.tail_rows[key] = np.flatnonzero((valid > 0) & (valid < self.width))
             start = stop
         self._signature = (self.treedef, self.names, self.shapes, self.dtypes, self.groups,
                            self.width, self.row_multiple, self.method, self.masked)
@@ -242,14 +246,27 @@ class FlatLayout:
         return one(key) if key is not None else {k: one(k) for k in self.keys}
 
     # ---- per-tensor reductions --------------------------------------------------------------
+    def _rows(self, x, fn, kind, valid=None):
+        if fn is _SQUARE:
+            return segments.row_sum_squares(x, method=self.method, valid=valid)
+        return segments.row_reduce(fn(x), kind, method=self.method, valid=valid)
+
     def _reduce(self, flat, fn, kind, dtype):
+        """Per tensor: reduce ``fn(x)`` over its rows. The rows are reduced without a mask;
+        then the few rows holding a tensor's padded tail (at most one per tensor) are
+        reduced again from a gather, masked, and replace theirs (a mask over the whole
+        buffer would cost an extra buffer-sized pass in XLA's CPU reductions). Trailing
+        padding rows belong to no tensor and are dropped by the segment reduction."""
         self._check(flat, "reduce")
         out = []
         for key, buf in flat.items():
             start, stop = self.tensors[key]
-            acc = dtype or jnp.promote_types(buf.dtype, jnp.float32)
-            rows = segments.row_reduce(fn(buf.astype(acc)), kind, method=self.method,
-                                       valid=self.valid[key] if self.masked else None)
+            x = buf.astype(dtype or jnp.promote_types(buf.dtype, jnp.float32))
+            rows = self._rows(x, fn, kind)
+            tails = self.tail_rows[key]
+            if self.masked and tails.size:
+                fixed = self._rows(x[tails], fn, kind, valid=self.valid[key][tails])
+                rows = rows.at[tails].set(fixed, indices_are_sorted=True, unique_indices=True)
             seg = jnp.asarray(self.segment_ids[key]) - start
             out.append(segments.segment_reduce(rows, seg, stop - start, kind))
         if len(out) == 1:
@@ -259,7 +276,7 @@ class FlatLayout:
 
     def sum_squares(self, flat, dtype=None):
         """Per tensor ``sum(x**2)`` ([n], layout order), in at least float32."""
-        return self._reduce(flat, lambda x: x * x, "sum", dtype)
+        return self._reduce(flat, _SQUARE, "sum", dtype)
 
     def sums(self, flat, dtype=None):
         """Per tensor ``sum(x)``."""
@@ -275,7 +292,8 @@ class FlatLayout:
         if not ord > 0:
             raise ConfigError(f"FlatLayout.norms: ord={ord} must be > 0 or inf")
         kind = "max" if ord == float("inf") else "sum"
-        reduced = self._reduce(flat, lambda x: segments.elementwise_power(x, ord), kind, dtype)
+        power = _SQUARE if ord == 2 else lambda x: segments.elementwise_power(x, ord)
+        reduced = self._reduce(flat, power, kind, dtype)
         return segments.finish_norm(reduced, ord)
 
     def total_norm(self, flat, ord=2.0, mask=None, dtype=None):
@@ -285,6 +303,10 @@ class FlatLayout:
         if mask is not None:
             norms = jnp.where(mask, norms, jnp.zeros((), norms.dtype))
         return segments.norm_of(norms, float(ord))
+
+
+def _SQUARE(x):
+    return x * x
 
 
 def _group_ids(groups, treedef, n) -> list:
