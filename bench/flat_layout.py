@@ -17,7 +17,7 @@ interleaved rounds (probe, b, flat, [alternatives], probe, b, ...):
   round. *bound*: the bytes a single pass must move per parameter (SimCLR / BYOL update
   20: read p, g, momentum, write p, momentum; BYOL accumulate 12; AdamW 28) at that
   bandwidth;
-- ``--alternatives`` (SimCLR): the norms' row reduction as pairwise halves or a dot
+- ``--alternatives`` (SimCLR on ResNet-50): the norms' row reduction as pairwise halves or a dot
   product per row instead of ``jnp.sum(axis=1)``, without the padding mask (the tail
   rows' masked re-reduction), rows of 64 / 256 / 512 / 1024 instead of 128.
 
@@ -137,7 +137,7 @@ def run_config(tree, name, args):
     k = recipe.every_k
     variants = [Probe(count(shapes)[1]), Fused(recipe, params, grads),
                 FlatVariant("flat", recipe, params, grads)]
-    if args.alternatives and name == "simclr":
+    if args.alternatives and name == "simclr" and tree == "resnet50":
         variants += [FlatVariant(f"flat {a}", recipe, params, grads, **kw)
                      for a, kw in ALTERNATIVES.items()]
     warm = k if k > 1 else 8

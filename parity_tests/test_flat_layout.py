@@ -251,3 +251,113 @@ def test_property_round_trip_and_norms(shapes, width, seed, row_multiple):
     np.testing.assert_allclose(norms, ref, rtol=1e-13)
     # groups are contiguous runs, in increasing id order
     assert list(layout.groups) == sorted(layout.groups)
+
+
+def test_training_loop_pattern_with_linen_and_nnx_models():
+    """The loss reads its tensors from the flat buffer; the flat gradient equals the
+    per-tensor gradient bit for bit (Linen with batch stats, NNX with BatchNorm)."""
+    import flax.linen as lnn
+    from flax import nnx
+
+    class Linen(lnn.Module):
+        @lnn.compact
+        def __call__(self, x):
+            x = lnn.Dense(5)(x)
+            x = lnn.BatchNorm(use_running_average=False)(x)
+            return lnn.Dense(1)(lnn.relu(x))
+
+    x = jnp.asarray(np.random.default_rng(5).normal(size=(4, 3)), jnp.float32)
+    model = Linen()
+    variables = model.init(jax.random.PRNGKey(0), x)
+    params, stats = variables["params"], {"batch_stats": variables["batch_stats"]}
+    layout = FlatLayout(params)
+
+    def linen_loss(params, stats):
+        y, upd = model.apply({"params": params, **stats}, x, mutable=["batch_stats"])
+        return jnp.mean(y ** 2), upd
+
+    ref = jax.jit(jax.grad(linen_loss, has_aux=True))(params, stats)[0]
+    flat_loss = lambda f, stats: linen_loss(layout.unflatten(f), stats)
+    got, upd = jax.jit(jax.grad(flat_loss, has_aux=True))(layout.flatten(params), stats)
+    np.testing.assert_array_equal(np.asarray(got["float32"]),
+                                  np.asarray(layout.flatten(ref)["float32"]))
+    assert "batch_stats" in upd
+
+    class NNX(nnx.Module):
+        def __init__(self, rngs):
+            self.l1 = nnx.Linear(3, 5, rngs=rngs)
+            self.bn = nnx.BatchNorm(5, rngs=rngs)
+            self.l2 = nnx.Linear(5, 1, rngs=rngs)
+
+        def __call__(self, x):
+            return self.l2(nnx.relu(self.bn(self.l1(x))))
+
+    graphdef, params, rest = nnx.split(NNX(nnx.Rngs(0)), nnx.Param, ...)
+    layout = FlatLayout(params)
+    assert "l1.kernel" in layout.names  # names without NNX's '.value'
+
+    def nnx_loss(params, rest):
+        m = nnx.merge(graphdef, params, rest, copy=True)
+        return jnp.mean(m(x) ** 2), nnx.state(m, nnx.BatchStat)
+
+    ref = jax.jit(jax.grad(nnx_loss, has_aux=True))(params, rest)[0]
+    flat_loss = lambda f, rest: nnx_loss(layout.unflatten(f), rest)
+    got, _ = jax.jit(jax.grad(flat_loss, has_aux=True))(layout.flatten(params), rest)
+    np.testing.assert_array_equal(np.asarray(got["float32"]),
+                                  np.asarray(layout.flatten(ref)["float32"]))
+
+
+SHARDED = r"""
+import json, os
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
+import jax, jax.numpy as jnp, numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from optax_selfsup.layout import FlatLayout
+rng = np.random.default_rng(0)
+shapes = [(64, 3, 3, 3), (64,), (64,), (128, 64, 3, 3), (128,), (10, 128), (10,), (), (7, 5)]
+params = {f"t{i}": rng.normal(size=s).astype(np.float32) for i, s in enumerate(shapes)}
+grads = {k: (0.01 * rng.normal(size=np.shape(v))).astype(np.float32) for k, v in params.items()}
+layout = FlatLayout(params, row_multiple=8)
+
+def step(p, m, g):  # LARS + clip on the flat buffers: per-tensor norms, one elementwise pass
+    pn, gn = layout.norms(p), layout.norms(g)
+    coef = jnp.minimum(2.0 / (layout.total_norm(g) + 1e-6), 1.0)
+    trust = jnp.where((pn > 0) & (gn > 0), 1e-3 * pn / (gn * coef + 1e-6 * pn + 1e-8), 1.0)
+    scale = layout.per_row(0.1 * trust, "float32")
+    new_m = 0.9 * m["float32"] + (g["float32"] * coef + 1e-6 * p["float32"]) * scale
+    return p.replace(float32=p["float32"] - new_m), m.replace(float32=new_m), pn, gn
+
+p, g = layout.flatten(params), layout.flatten(grads)
+m = layout.zeros()
+one = jax.jit(step)(p, m, g)
+mesh = Mesh(np.array(jax.devices()), ("x",))
+rows = NamedSharding(mesh, P("x", None))
+put = lambda f: jax.device_put(f, rows)
+eight = jax.jit(step)(put(p), put(m), put(g))
+rel = lambda a, b: np.abs(a - b) / np.maximum(1, np.abs(b))
+dev = max(float(np.max(rel(np.asarray(a), np.asarray(b))))
+          for a, b in zip(jax.tree.leaves(eight), jax.tree.leaves(one)))
+print(json.dumps(dict(dev=dev, devices=len(jax.devices()),
+                      sharded=[str(x.sharding.spec) for x in jax.tree.leaves(eight[:2])])))
+"""
+
+
+def test_flat_buffers_split_across_8_devices_equal_one_device():
+    """Rows split ZeRO-style over 8 (fake CPU) devices: per-tensor norms, the clip total
+    and the update equal the one-device run within float32 rounding; the outputs stay
+    split."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, JAX_PLATFORMS="cpu",
+               PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, "-c", SHARDED], capture_output=True, text=True,
+                          env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["devices"] == 8
+    assert out["dev"] <= 6e-7, out
+    assert all(spec.startswith("PartitionSpec('x'") for spec in out["sharded"]), out
