@@ -17,7 +17,8 @@ interleaved rounds (probe, b, flat, [alternatives], probe, b, ...):
   round. *bound*: the bytes a single pass must move per parameter (SimCLR / BYOL update
   20: read p, g, momentum, write p, momentum; BYOL accumulate 12; AdamW 28) at that
   bandwidth;
-- ``--alternatives`` (SimCLR on ResNet-50): the norms' row reduction as pairwise halves or a dot
+- ``--alternatives`` (SimCLR on ResNet-50; ``--alt-trees``, ``--alt-configs``,
+  ``--alt-names`` choose others): the norms' row reduction as pairwise halves or a dot
   product per row instead of ``jnp.sum(axis=1)``, without the padding mask (the tail
   rows' masked re-reduction), rows of 64 / 256 / 512 / 1024 instead of 128.
 
@@ -137,9 +138,11 @@ def run_config(tree, name, args):
     k = recipe.every_k
     variants = [Probe(count(shapes)[1]), Fused(recipe, params, grads),
                 FlatVariant("flat", recipe, params, grads)]
-    if args.alternatives and name == "simclr" and tree == "resnet50":
-        variants += [FlatVariant(f"flat {a}", recipe, params, grads, **kw)
-                     for a, kw in ALTERNATIVES.items()]
+    if args.alternatives and name in args.alt_configs.split(",") and \
+            tree in args.alt_trees.split(","):
+        names = args.alt_names.split(",") if args.alt_names else list(ALTERNATIVES)
+        variants += [FlatVariant(f"flat {a}", recipe, params, grads, **ALTERNATIVES[a])
+                     for a in names]
     warm = k if k > 1 else 8
     for v in variants:
         for it in range(warm):
@@ -275,6 +278,9 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--cycles", type=int, default=1)
     ap.add_argument("--alternatives", action="store_true")
+    ap.add_argument("--alt-names", default="", help="comma list of " + ", ".join(ALTERNATIVES))
+    ap.add_argument("--alt-trees", default="resnet50")
+    ap.add_argument("--alt-configs", default="simclr")
     ap.add_argument("--skip-steps", action="store_true")
     ap.add_argument("--leaves", default="1000,3000,10000")
     ap.add_argument("--flatten-inside", action="store_true")
