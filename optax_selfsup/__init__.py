@@ -11,7 +11,7 @@ the name to ``__all__``.
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .builder import build_optimizer, describe, format_table, plan_optimizer
+    from .builder import build_optimizer, describe, flat_layout, format_table, plan_optimizer
     from .checkpoint.from_torch import TorchCheckpointError, from_torch_checkpoint
     from .checkpoint.orbax import (
         CheckpointMismatch,
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .config.cfg_options import merge_options
     from .config.files import load_config
     from .errors import ConfigError
+    from .layout import Flat, FlatLayout
     from .names import flax_resnet_name_map, leaf_names, nest_names, torch_names
     from .optimizers import (
         REQUIRED,
@@ -50,14 +51,23 @@ if TYPE_CHECKING:
     from .registry import LR_POLICIES, MOMENTUM_POLICIES, OPTIMIZERS
     from .schedules.clock import Clock
     from .schedules.schedule import Schedule, lr_schedule, momentum_schedule, parse_schedule
-    from .state import current_hparams, group_values, has_updated, iteration, loss_scale
+    from .state import (
+        current_hparams,
+        flat_layout_of,
+        group_values,
+        has_updated,
+        iteration,
+        loss_scale,
+    )
     from .transforms.accumulate import Accumulate, AccumulateState, accumulate
     from .transforms.clip import clip_grad_norm
     from .transforms.clocked import clocked
+    from .transforms.flat_optimizer import FlatOptimizerState
     from .transforms.frozen import skip_frozen
     from .transforms.in_place import nnx_update, update_and_apply
     from .transforms.lars import scale_by_lars
     from .transforms.loss_scale import dynamic_loss_scale
+    from .transforms.rule import tensor_norm
     from .transforms.torch_optimizer import TorchOptimizerState
 
 __all__ = [
@@ -73,6 +83,7 @@ __all__ = [
     "torch_names", "torch_optimizer", "TorchOptimizerState",
     "CheckpointMismatch", "check_compatible", "latest_step", "restore_checkpoint",
     "save_checkpoint", "state_from_raw", "TorchCheckpointError", "from_torch_checkpoint",
+    "Flat", "FlatLayout", "FlatOptimizerState", "flat_layout", "flat_layout_of", "tensor_norm",
 ]
 
 

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from ..errors import ConfigError
 from ..validation import NON_NEGATIVE, Range
 from .lars import lars_trust_ratio
-from .rule import REQUIRED, Rule, coupled_decay, lerp, sign_flip
+from .rule import REQUIRED, TENSOR_NORM, Rule, coupled_decay, lerp, sign_flip
 
 # torch's constructor checks (and MMSelfSup's for LARS)
 _SGD_RANGES = dict(lr=NON_NEGATIVE, momentum=NON_NEGATIVE, weight_decay=NON_NEGATIVE)
@@ -75,7 +75,8 @@ def lars_step(g, p, slots, h, t):
     ``p -= d`` (lr before the buffer)."""
     wd = h["weight_decay"]
     local = 1.0 if h["lars_exclude"] else lars_trust_ratio(g, p, wd, h["eta"], h["eps"],
-                                                           h.get("grad_norm"))
+                                                           h.get("grad_norm"),
+                                                           h.get(TENSOR_NORM))
     d = coupled_decay(g, p, h) * (local * h["lr"])
     if "momentum_buffer" in slots:
         d, buf = _momentum_buffer(d, slots["momentum_buffer"], h, t)

@@ -37,8 +37,9 @@ from ..names import leaf_names
 from ..pytrees import boxed_like, is_one_value, per_leaf, unbox
 from ..registry import OPTIMIZERS
 from ..validation import check_params
-from . import adam_family, lamb, sgd_family
+from . import adam_family, flat_optimizer, lamb, sgd_family
 from .clip import check_clip_arguments, clip_coefficient
+from .flat_io import flat_io
 from .rule import Rule, check_arguments, check_shared_args
 
 
@@ -140,7 +141,7 @@ def vector_at(values, it, dtype):
 
 
 def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
-                    group_index=None, lr_override=None, clip=None,
+                    group_index=None, lr_override=None, clip=None, layout=None,
                     **hparams) -> optax.GradientTransformationExtraArgs:
     """A torch.optim-exact optimizer as an optax transformation.
 
@@ -251,6 +252,10 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
     def per_leaf_vector(pair):
         values, index = pair
         return None if values is None else jnp.take(values, index)
+
+    if layout is not None:
+        return flat_io(flat_optimizer.flat_transformation(rule, layout, leaf_hparams,
+                                                          scheduled, clip, mkey), layout)
 
     def init(params):
         params = unbox(params)
