@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .builder import build_optimizer, describe, flat_layout, format_table, plan_optimizer
+    from .checkpoint.convert import convert_state
     from .checkpoint.from_torch import TorchCheckpointError, from_torch_checkpoint
     from .checkpoint.orbax import (
         CheckpointMismatch,
@@ -83,7 +84,8 @@ __all__ = [
     "torch_names", "torch_optimizer", "TorchOptimizerState",
     "CheckpointMismatch", "check_compatible", "latest_step", "restore_checkpoint",
     "save_checkpoint", "state_from_raw", "TorchCheckpointError", "from_torch_checkpoint",
-    "Flat", "FlatLayout", "FlatOptimizerState", "flat_layout", "flat_layout_of", "tensor_norm",
+    "convert_state", "Flat", "FlatLayout", "FlatOptimizerState", "flat_layout", "flat_layout_of",
+    "tensor_norm",
 ]
 
 
