@@ -103,6 +103,30 @@ class FlatVariant:
         return dict(zip(oss.leaf_names(tree), jax.tree.leaves(tree)))
 
 
+class BuiltFlat:
+    """``build_optimizer(cfg, params, layout='flat')`` with the params living flat, stepped
+    by ``oss.update_and_apply`` (one donated function for every micro-step)."""
+
+    def __init__(self, label, cfg, params, grads):
+        self.label = label
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tx = oss.build_optimizer(cfg, params, steps_per_epoch=SPE, layout="flat")
+            self.layout = oss.flat_layout(cfg, params)
+        self.p, self.g = self.layout.flatten(params), self.layout.flatten(grads)
+        self.state = tx.init(self.p)
+        self.fn, info = compile_aot(optax_step(tx, in_place=True), self.p, self.state, self.g)
+        self.info = {"update": info, "accumulate": info}
+
+    def step(self, it):
+        self.p, self.state = self.fn(self.p, self.state, self.g)
+        jax.block_until_ready(self.p)
+
+    def flat_params(self):
+        tree = self.layout.unflatten(self.p)
+        return dict(zip(oss.leaf_names(tree), jax.tree.leaves(tree)))
+
+
 class Probe:
     """Donated triad over ``size`` float32 elements: 12 bytes per element per call."""
 
@@ -138,6 +162,8 @@ def run_config(tree, name, args):
     k = recipe.every_k
     variants = [Probe(count(shapes)[1]), Fused(recipe, params, grads),
                 FlatVariant("flat", recipe, params, grads)]
+    if not args.no_built:
+        variants.append(BuiltFlat("built flat", cfg, params, grads))
     if args.alternatives and name in args.alt_configs.split(",") and \
             tree in args.alt_trees.split(","):
         names = args.alt_names.split(",") if args.alt_names else list(ALTERNATIVES)
@@ -235,9 +261,10 @@ def tree_step(layout, fused):
 
 def compile_scan(leaves, flatten_inside):
     cfg = load("simclr")
-    out = ["| tensors | flat step compile s | layout build s | "
+    out = ["| tensors | flat step compile s | layout build s | built flat compile s | "
+           "built flat build + init s | "
            + ("flat step on per-tensor trees compile s | " if flatten_inside else "")
-           + "optax.sgd per-tensor compile s | flat / sgd |", None]
+           + "optax.sgd per-tensor compile s | flat / sgd | built flat / sgd |", None]
     for n in leaves:
         params = make_tree(tiny_shapes(n))
         with warnings.catch_warnings():
@@ -250,7 +277,18 @@ def compile_scan(leaves, flatten_inside):
         spec = jax.ShapeDtypeStruct((layout.buffer_rows["float32"], 128), jnp.float32)
         state = jax.eval_shape(fused.init, spec)
         flat_s = compile_aot(fused.step, spec, state, spec)[1]["compile_s"]
-        cells = [str(n), f"{flat_s:.2f}", f"{build:.2f}"]
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tx = oss.build_optimizer(cfg, params, steps_per_epoch=SPE, layout="flat")
+            built_layout = oss.flat_layout(cfg, params)
+        abstract = built_layout.abstract()
+        b_state = jax.eval_shape(tx.init, abstract)
+        built_build = time.perf_counter() - t0
+        built_s = compile_aot(optax_step(tx, in_place=True), abstract, b_state,
+                              abstract)[1]["compile_s"]
+        cells = [str(n), f"{flat_s:.2f}", f"{build:.2f}", f"{built_s:.2f}",
+                 f"{built_build:.2f}"]
         if flatten_inside:
             struct = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), params)
             step = jax.jit(tree_step(layout, fused), donate_argnums=(0, 1))
@@ -261,9 +299,9 @@ def compile_scan(leaves, flatten_inside):
             tx = optax.sgd(0.1, momentum=0.9)
             sgd = compile_aot(optax_step(tx), struct, jax.eval_shape(tx.init, struct),
                               struct)[1]["compile_s"]
-            cells += [f"{sgd:.2f}", f"{flat_s / sgd:.3f}"]
+            cells += [f"{sgd:.2f}", f"{flat_s / sgd:.3f}", f"{built_s / sgd:.3f}"]
         else:  # bench/README.md's compile_layouts.py --leaves 10000 figure (15 min to rerun)
-            cells += ["70 (published)", f"{flat_s / 70:.4f}"]
+            cells += ["70 (published)", f"{flat_s / 70:.4f}", f"{built_s / 70:.4f}"]
         out.append("| " + " | ".join(cells) + " |")
         print("  " + out[-1], flush=True)
     out[1] = "|" + "---|" * (len(out[0].split("|")) - 2)
@@ -285,6 +323,8 @@ def main(argv=None):
     ap.add_argument("--leaves", default="1000,3000,10000")
     ap.add_argument("--flatten-inside", action="store_true")
     ap.add_argument("--train", action="store_true")
+    ap.add_argument("--no-built", action="store_true",
+                    help="leave out build_optimizer(layout='flat') (the 'built flat' rows)")
     args = ap.parse_args(argv)
     print(machine(), flush=True)
     started, load0, t0 = datetime.datetime.now(), os.getloadavg(), time.perf_counter()

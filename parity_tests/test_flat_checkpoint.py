@@ -106,7 +106,12 @@ def test_a_torch_checkpoint_continues_on_the_flat_layout():
         resumed = oss.from_torch_checkpoint(ckpt, CONFIG, template, steps_per_epoch=len(grads))
         flat_tx = oss.build_optimizer(CONFIG, template, steps_per_epoch=len(grads),
                                       layout="flat")
+        direct = oss.from_torch_checkpoint(ckpt, CONFIG, template, steps_per_epoch=len(grads),
+                                           layout="flat")
     state = oss.convert_state(resumed.opt_state, flat_tx.init(template))
+    assert jax.tree.structure(direct.opt_state) == jax.tree.structure(state)
+    for a, b in zip(jax.tree.leaves(direct.opt_state), jax.tree.leaves(state)):
+        np.testing.assert_array_equal(a, b)
     ours, _ = built_run(CONFIG, values, grads[n:], np.float32, resumed.params, state,
                         layout="flat")
     assert deviation(ours, ref[n:]) <= 1e-5

@@ -194,7 +194,7 @@ def _replace(tree, fill):
 
 def from_torch_checkpoint(path_or_checkpoint, cfg: dict, params_template, *,
                           steps_per_epoch: int | None = None, name_map="default",
-                          param_order=None, convert=None) -> Resumed:
+                          param_order=None, convert=None, layout=None) -> Resumed:
     """Params and optimizer state of ``build_optimizer(cfg, params, steps_per_epoch=...)``
     continuing the torch run an mmcv 1.x checkpoint (a path or the loaded dict) stopped.
 
@@ -204,6 +204,8 @@ def from_torch_checkpoint(path_or_checkpoint, cfg: dict, params_template, *,
       param_order: the names of the torch optimizer's parameters in order, when the
         state_dict's parameter order is not it (frozen parameters left out of it...).
       convert: ``state_dict -> params`` for trees in another layout (Flax kernels).
+      layout: ``build_optimizer``'s ``layout=``: the state of that transformation (e.g.
+        ``'flat'``: ``oss.convert_state`` of the per-tensor one); the params stay a tree.
     """
     ckpt = (load_torch_checkpoint(path_or_checkpoint)
             if isinstance(path_or_checkpoint, (str, os.PathLike)) else path_or_checkpoint)
@@ -282,4 +284,10 @@ def from_torch_checkpoint(path_or_checkpoint, cfg: dict, params_template, *,
         opt_state = _replace(state, fill)
     except KeyError as err:
         raise ConfigError(f"the checkpoint's optimizer state lacks {err}") from None
+    if layout is not None and not (isinstance(layout, str) and layout == "per_tensor"):
+        from .convert import convert_state
+
+        other = build_optimizer(cfg, params, steps_per_epoch=steps_per_epoch, name_map=name_map,
+                                layout=layout)
+        opt_state = convert_state(opt_state, jax.eval_shape(other.init, params))
     return Resumed(params, opt_state, it, meta)

@@ -121,9 +121,8 @@ def flat_transformation(rule, layout, leaf_hparams, scheduled, clip, mkey):
         hs_leaf = leaf_hparams(treedef)
         hs = [hs_leaf[i] for i in order]
         for i, h in enumerate(hs):
-            shape = layout.shapes[i]
-            slots = _slot_shapes(rule, h, shape, layout.dtypes[i])
-            bad = [k for k, s in slots.items() if s.shape != shape]
+            slots = _slot_shapes(rule, h, (1,), layout.dtypes[i])
+            bad = [k for k, s in slots.items() if s.shape != (1,)]
             if bad:
                 raise ConfigError(f"layout='flat': {rule.name} keeps the per-tensor scalar "
                                   f"state {bad} (not shaped like the parameter); use "
@@ -253,8 +252,25 @@ def flat_transformation(rule, layout, leaf_hparams, scheduled, clip, mkey):
     return optax.GradientTransformationExtraArgs(init, update)
 
 
+_SLOT_CACHE: dict = {}
+
+
 def _slot_shapes(rule, h, shape, dtype) -> dict:
-    return jax.eval_shape(lambda: rule.init_slots(jnp.zeros(shape, dtype), h))
+    """``rule.init_slots``'s shapes for a parameter of ``shape`` (cached per distinct
+    hyperparameters: a tree of 10k tensors has a few)."""
+    try:
+        key = (rule.init_slots, tuple(shape), str(dtype), tuple(sorted(h.items())))
+        hash(key)
+    except TypeError:
+        key = None
+    if key is not None and key in _SLOT_CACHE:
+        return _SLOT_CACHE[key]
+    out = jax.eval_shape(lambda: rule.init_slots(jnp.zeros(shape, dtype), h))
+    if key is not None:
+        if len(_SLOT_CACHE) > 4096:
+            _SLOT_CACHE.clear()
+        _SLOT_CACHE[key] = out
+    return out
 
 
 def _assemble(layout, piece, rest, runs) -> Flat:
