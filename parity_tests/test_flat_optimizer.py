@@ -139,12 +139,28 @@ def test_the_flat_layout_groups_tensors_by_code_path():
     layout = oss.flat_layout(cfg, params)
     assert layout.names == oss.flat_layout_of(
         oss.build_optimizer(cfg, params, steps_per_epoch=2, layout="flat").init(params)).names
-    rows = oss.describe(cfg, params)
-    excluded = {r["name"] for r in rows if r["lars_exclude"]}
-    # two runs: the LARS-excluded tensors (bn, bias) and the others, each contiguous
-    flags = [n in excluded for n in (layout.names)]
-    assert 0 < sum(flags) < len(flags)
-    assert flags == sorted(flags) or flags == sorted(flags, reverse=True)
+    # LARS's lars_exclude and the weight decays are per-row values: one run of rows
+    assert len(set(layout.groups)) == 1
+    # a momentum buffer for some tensors only: two runs, each contiguous
+    sgd = dict(optimizer=dict(type="SGD", lr=0.1, momentum=0.9, weight_decay=1e-4,
+                              paramwise_options={"bias": dict(momentum=0.0)}),
+               lr_config=dict(policy="Fixed"), runner=dict(type="IterBasedRunner", max_iters=4))
+    layout = oss.flat_layout(sgd, params)
+    bias = [n.endswith("bias") for n in layout.names]
+    assert 0 < sum(bias) < len(bias)
+    assert bias == sorted(bias) or bias == sorted(bias, reverse=True)
+    assert len(set(layout.groups)) == 2
+    # and the same numbers as per tensor
+    grads = jax.tree.map(lambda p: 0.1 * jnp.ones_like(p), params)
+    out = {}
+    for kind in (None, "flat"):
+        tx = oss.build_optimizer(sgd, params, steps_per_epoch=2, layout=kind)
+        p, s = params, tx.init(params)
+        for _ in range(3):
+            p, s = oss.update_and_apply(tx, grads, s, p)
+        out[kind] = p
+    for a, b in zip(jax.tree.leaves(out["flat"]), jax.tree.leaves(out[None])):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
 def test_a_per_leaf_grad_mask_and_a_vector_are_the_same():

@@ -58,12 +58,19 @@ def split_runs(layout, signatures) -> list[Run]:
 
 
 class RunRows:
-    """The per-row broadcasts of one run of ``layout``."""
+    """The per-row broadcasts of one run of ``layout`` (``whole``: of a whole buffer)."""
+
+    @classmethod
+    def whole(cls, layout, key):
+        start, stop = layout.tensors[key]
+        return cls(layout, Run(key, 0, layout.buffer_rows[key], start, stop))
 
     def __init__(self, layout, run: Run):
         self.layout, self.run = layout, run
         seg = np.asarray(layout.segment_ids[run.key][run.r0:run.r1], np.int32)
-        self.local = seg - run.t0  # each row's tensor, counted from the run's first
+        self.seg = seg - run.t0  # each row's tensor, counted from the run's first
+        # the same, trailing padding rows (no tensor) read as the last tensor's
+        self.local = np.minimum(self.seg, max(run.t1 - run.t0 - 1, 0))
         tails = layout.tail_rows[run.key]
         tails = tails[(tails >= run.r0) & (tails < run.r1)]
         self.tails = tails - run.r0
@@ -89,5 +96,5 @@ class RunRows:
             rows = rows.at[self.tails].set(fixed, indices_are_sorted=True,
                                            unique_indices=True)
         n = self.run.t1 - self.run.t0
-        sums = segments.segment_reduce(rows, jnp.asarray(self.local), n, "sum")
+        sums = segments.segment_reduce(rows, jnp.asarray(self.seg), n, "sum")
         return jnp.take(jnp.sqrt(sums), jnp.asarray(self.local))[:, None].astype(x.dtype)

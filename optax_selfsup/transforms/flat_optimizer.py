@@ -34,6 +34,7 @@ from ..errors import ConfigError
 from ..layout import Flat, is_flat, segments
 from ..layout.runs import RunRows, split_runs
 from . import adam_family, lamb, sgd_family
+from .in_place import with_in_place
 from .rule import TENSOR_NORM
 
 _BUILT_IN_STEPS = {r.step for r in sgd_family.RULES + adam_family.RULES + lamb.RULES}
@@ -71,13 +72,15 @@ def _number(v) -> bool:
 
 
 def signature(rule, h, dtype, param_shape=(1,)) -> tuple:
-    """What selects code in ``rule.step`` for a tensor: its flags, whether it keeps a step
-    count, its slots, which numbers are a static 0, its dtype."""
-    zeros = tuple(sorted(k for k, v in h.items() if _number(v) and v == 0))
+    """What selects code in ``rule.step`` for a tensor: its flags (but ``row_flags``),
+    whether it keeps a step count, its slots, its dtype. A number that is a static 0 in
+    one tensor and not in another (a weight decay) is a per-row value: the built-in rules
+    skip ``+ 0 * p`` / ``* (1 - lr * 0)`` on a static 0 only to save work, the result is
+    the same."""
     slots = _slot_shapes(rule, h, param_shape, dtype)
     shapes = tuple(sorted((k, s.shape == tuple(param_shape)) for k, s in slots.items()))
-    return (str(dtype), tuple(bool(h[f]) for f in rule.flags), bool(rule.reads_step(h)),
-            shapes, zeros)
+    return (str(dtype), tuple(bool(h[f]) for f in rule.flags if f not in rule.row_flags),
+            bool(rule.reads_step(h)), shapes)
 
 
 def signature_groups(rule, hs, dtypes) -> list[int]:
@@ -96,18 +99,42 @@ def check_rule(rule) -> None:
             "Rule(..., elementwise=True), or use layout='per_tensor'")
 
 
-def _run_value(values, rows: RunRows):
-    """The run's tensors' values of one argument: one Python value, or per row."""
+def _run_value(values, everyone, rows: RunRows):
+    """One argument of a run's tensors (``values``): one Python value when they share it,
+    else per row over the whole buffer (``everyone``: the buffer's tensors' values; rows
+    of other runs are selected away)."""
     first = values[0]
     if isinstance(first, tuple):
-        return tuple(_run_value([v[i] for v in values], rows) for i in range(len(first)))
-    if isinstance(first, bool) or all(v is first for v in values):
-        return first
-    if all(_number(v) for v in values):
+        return tuple(_run_value([v[i] for v in values], [v[i] for v in everyone], rows)
+                     for i in range(len(first)))
+    if isinstance(first, (bool, np.bool_)):  # a flag: static, or per row (``row_flags``)
         if all(v == first for v in values):
-            return first
-        return rows.static_rows(values)
-    return jnp.stack([jnp.asarray(v) for v in values])[rows.local][:, None]
+            return bool(first)
+        return np.asarray(everyone, bool)[rows.local][:, None]
+    if all(v is first for v in values):
+        return first
+    if all(_number(v) for v in values) and all(v == first for v in values):
+        return first
+    if all(_number(v) for v in everyone):
+        return rows.static_rows(everyone)
+    return jnp.stack([jnp.asarray(v) for v in everyone])[rows.local][:, None]
+
+
+def _rows_array(v, dtype):
+    """A per-row NumPy constant as an array: numbers in ``dtype``, flags as bools."""
+    if not isinstance(v, np.ndarray):
+        return v
+    return jnp.asarray(v) if v.dtype == bool else jnp.asarray(v, dtype)
+
+
+def _select(run_id, values, default):
+    """Per row: ``values[j]`` on the rows of run ``j`` (None: ``default``), ``default``
+    elsewhere (trailing padding rows)."""
+    out = default
+    for j, v in enumerate(values):
+        if v is not None:
+            out = jnp.where(run_id == j, v, out)
+    return out
 
 
 def flat_transformation(rule, layout, leaf_hparams, scheduled, clip, mkey):
@@ -128,14 +155,25 @@ def flat_transformation(rule, layout, leaf_hparams, scheduled, clip, mkey):
                                   f"state {bad} (not shaped like the parameter); use "
                                   "layout='per_tensor' for it")
         sigs = [signature(rule, h, d) for h, d in zip(hs, layout.dtypes)]
-        runs = []
-        for run in split_runs(layout, sigs):
-            rows = RunRows(layout, run)
-            sub = hs[run.t0:run.t1]
-            h = {k: _run_value([x[k] for x in sub], rows) for k in sub[0]}
-            names = tuple(_slot_shapes(rule, sub[0], (1,), "float32"))
-            runs.append((run, rows, h, sigs[run.t0][2], names))
-        return hs_leaf, runs, any(rule.reads_step(h) for h in hs)
+        buffers = {}  # key -> (whole-buffer rows, run id per row, [(h, reads, slot names)])
+        for key in layout.keys:
+            start, stop = layout.tensors[key]
+            rows = RunRows.whole(layout, key)
+            run_id = np.full((layout.buffer_rows[key], 1), -1, np.int32)
+            everyone = hs[start:stop]
+            runs = []
+            for run in split_runs(layout, sigs):
+                if run.key != key:
+                    continue
+                run_id[run.r0:run.r1] = len(runs)
+                sub = hs[run.t0:run.t1]
+                h = {k: _run_value([x[k] for x in sub], [x[k] for x in everyone], rows)
+                     for k in sub[0]}
+                names = tuple(_slot_shapes(rule, sub[0], (1,), "float32"))
+                runs.append((h, sigs[run.t0][2], names))
+            single = len(runs) == 1 and bool(np.all(run_id == 0))
+            buffers[key] = (rows, None if single else run_id, runs)
+        return hs_leaf, buffers, any(rule.reads_step(h) for h in hs)
 
     cache: dict = {}
 
@@ -153,16 +191,20 @@ def flat_transformation(rule, layout, leaf_hparams, scheduled, clip, mkey):
         if not is_flat(params):
             params = layout.flatten(params)
         _check(params, "init")
-        hs_leaf, runs, keeps_step = planned()
+        hs_leaf, buffers, keeps_step = planned()
         _, _, lr, mom = vectors(hs_leaf, jnp.zeros((), jnp.int32))
-        slots: dict = {}
-        for run, _, h, _, _ in runs:
-            p = params[run.key][run.rows]
-            for name, value in rule.init_slots(p, h).items():
-                slots.setdefault(name, {})[run] = value
-        flat_slots = {name: _assemble(layout, lambda run, key, s=pieces: s.get(run),
-                                      lambda key: jnp.zeros_like(params[key]), runs)
-                      for name, pieces in slots.items()}
+        names = list(dict.fromkeys(n for _, _, runs in buffers.values()
+                                   for _, _, ns in runs for n in ns))
+        flat_slots = {}
+        for name in names:
+            out = {}
+            for key, (_, run_id, runs) in buffers.items():
+                p = params[key]
+                made = [rule.init_slots(p, h)[name] if name in ns else None
+                        for h, _, ns in runs]
+                out[key] = (made[0] if run_id is None else
+                            _select(run_id, made, jnp.zeros_like(p)))
+            flat_slots[name] = Flat(layout, out)
         return FlatOptimizerState(
             jnp.zeros((), jnp.int32),
             jnp.zeros((layout.num_tensors,), jnp.int32) if keeps_step else None,
@@ -171,12 +213,20 @@ def flat_transformation(rule, layout, leaf_hparams, scheduled, clip, mkey):
 
     def update(updates, state, params=None, *, iteration=None, grad_mask=None,
                hparams_only=False, **extra):
+        if hparams_only:
+            it = state.count if iteration is None else iteration
+            _, _, lr_leaf, mom_leaf = vectors(planned()[0], it)
+            return updates, state._replace(lr=lr_leaf, momentum=mom_leaf)
+        new_params, state = apply(updates, state, params, iteration=iteration,
+                                  grad_mask=grad_mask, **extra)
+        return jax.tree.map(lambda n, o: n - o, new_params, params), state
+
+    def apply(updates, state, params=None, *, iteration=None, grad_mask=None, **extra):
+        """The step writing the new params (``oss.update_and_apply``: one pass less)."""
         del extra
         it = state.count if iteration is None else iteration
-        hs_leaf, runs, _ = planned()
+        hs_leaf, buffers, _ = planned()
         lrs, moms, lr_leaf, mom_leaf = vectors(hs_leaf, it)
-        if hparams_only:
-            return updates, state._replace(lr=lr_leaf, momentum=mom_leaf)
         if params is None:
             raise ValueError(f"{rule.name} needs the params: call update(grads, state, params)")
         _check(updates, "update (gradients)")
@@ -198,50 +248,52 @@ def flat_transformation(rule, layout, leaf_hparams, scheduled, clip, mkey):
                 raise ConfigError(f"layout='flat': {rule.name}'s cross-tensor pass (prepare) "
                                   "has no flat form; use layout='per_tensor'")
             grads, norms = _lamb_clip(layout, grads, mask, hs_leaf[0], norms)
-        idx = {"lr": np.asarray(lrs[1])[order]}
-        if moms[0] is not None:
-            idx["m"] = np.asarray(moms[1])[order]
+        lr_index = np.asarray(lrs[1])[order]
+        m_index = None if moms[0] is None else np.asarray(moms[1])[order]
         steps = state.step
         new_steps = None if steps is None else steps + 1
-        out_p, out_s = {}, {name: {} for name in state.slots}
-        for run, rows, h_run, reads, names in runs:
-            key, sl = run.key, run.rows
-            g, p = grads[key][sl], params[key][sl]
+        new_params, new_slots = {}, {name: {} for name in state.slots}
+        for key, (rows, run_id, runs) in buffers.items():
+            g, p = grads[key], params[key]
             hdt = jnp.promote_types(p.dtype, jnp.float32)
-            h = dict(h_run)
-            h["lr"] = jnp.take(lrs[0].astype(hdt), idx["lr"][rows.local + run.t0])[:, None]
-            if moms[0] is not None:
-                m = jnp.take(moms[0].astype(hdt), idx["m"][rows.local + run.t0])[:, None]
-                h[mkey] = (m, h["betas"][1]) if mkey == "betas" else m
+            at = rows.local + rows.run.t0  # each row's tensor, layout order
+            common = {"lr": jnp.take(lrs[0].astype(hdt), lr_index[at])[:, None],
+                      TENSOR_NORM: rows.norm}
+            if m_index is not None:
+                common["m"] = jnp.take(moms[0].astype(hdt), m_index[at])[:, None]
             if norms is not None:
-                h["grad_norm"] = rows.rows_of(norms).astype(jnp.promote_types(g.dtype,
-                                                                              jnp.float32))
-            h[TENSOR_NORM] = rows.norm
-            h = {k: (jnp.asarray(v, hdt) if isinstance(v, np.ndarray) else
-                     tuple(jnp.asarray(x, hdt) if isinstance(x, np.ndarray) else x for x in v)
-                     if isinstance(v, tuple) else v) for k, v in h.items()}
-            s = {name: state.slots[name][key][sl] for name in names}
-            t = None if not reads else rows.rows_of(new_steps).astype(hdt)
-            new_p, new_s = rule.step(g, p, s, h, t)
-            new_p = new_p.astype(p.dtype)
-            new_s = {k: v.astype(s[k].dtype) for k, v in new_s.items()}
+                common["grad_norm"] = rows.rows_of(norms).astype(
+                    jnp.promote_types(g.dtype, jnp.float32))
+            t_rows = None if new_steps is None else rows.rows_of(new_steps).astype(hdt)
+            outs = []
+            for h_run, reads, names in runs:
+                h = {k: tuple(_rows_array(x, hdt) for x in v) if isinstance(v, tuple)
+                     else _rows_array(v, hdt) for k, v in h_run.items()}
+                h.update({k: v for k, v in common.items() if k != "m"})
+                if "m" in common:
+                    h[mkey] = (common["m"], h["betas"][1]) if mkey == "betas" else common["m"]
+                s_in = {name: state.slots[name][key] for name in names}
+                new_p, new_s = rule.step(g, p, s_in, h, t_rows if reads else None)
+                outs.append((new_p.astype(p.dtype),
+                             {k: v.astype(s_in[k].dtype) for k, v in new_s.items()}))
+            if run_id is None:
+                new_p, new_s = outs[0][0], dict(outs[0][1])
+            else:
+                new_p = _select(run_id, [o[0] for o in outs], p)
+                new_s = {name: _select(run_id, [o[1].get(name) for o in outs],
+                                       state.slots[name][key]) for name in state.slots}
             if mask is not None:
                 keep = rows.rows_of(mask)
                 new_p = jnp.where(keep, new_p, p)
-                new_s = {k: jnp.where(keep, v, s[k]) for k, v in new_s.items()}
-            out_p[run] = new_p
-            for name, v in new_s.items():
-                out_s[name][run] = v
+                new_s = {k: jnp.where(keep, v, state.slots[k][key]) for k, v in new_s.items()}
+            new_params[key] = new_p
+            for name in state.slots:
+                new_slots[name][key] = new_s.get(name, state.slots[name][key])
         if new_steps is not None and mask is not None and not rule.group_step:
             new_steps = jnp.where(mask, new_steps, steps)
-        new_params = _assemble(layout, lambda run, key: out_p[run], lambda key: params[key],
-                               runs)
-        upd = jax.tree.map(lambda n, o: n - o, new_params, params)
-        slots = {name: _assemble(layout, lambda run, key, d=d: d.get(run),
-                                 lambda key, name=name: state.slots[name][key], runs)
-                 for name, d in out_s.items()}
-        return upd, FlatOptimizerState(state.count + 1, new_steps, slots, lr_leaf, mom_leaf,
-                                       grad_norm, state.layout)
+        slots = {name: Flat(layout, d) for name, d in new_slots.items()}
+        return Flat(layout, new_params), FlatOptimizerState(
+            state.count + 1, new_steps, slots, lr_leaf, mom_leaf, grad_norm, state.layout)
 
     def _check(x, what):
         if not is_flat(x) or x.layout != layout:
@@ -249,7 +301,7 @@ def flat_transformation(rule, layout, leaf_hparams, scheduled, clip, mkey):
             raise ConfigError(f"layout='flat' {what}: expected a Flat of the optimizer's "
                               f"layout (layout.flatten(tree)), got {got}")
 
-    return optax.GradientTransformationExtraArgs(init, update)
+    return with_in_place(optax.GradientTransformationExtraArgs(init, update), apply)
 
 
 _SLOT_CACHE: dict = {}
@@ -271,30 +323,6 @@ def _slot_shapes(rule, h, shape, dtype) -> dict:
             _SLOT_CACHE.clear()
         _SLOT_CACHE[key] = out
     return out
-
-
-def _assemble(layout, piece, rest, runs) -> Flat:
-    """One buffer per key from each run's piece (``piece(run, key)``, None: keep
-    ``rest(key)``'s rows) and ``rest(key)``'s rows where no run is."""
-    buffers = []
-    for key in layout.keys:
-        parts, at = [], 0
-        whole = None
-        for run, *_ in runs:
-            if run.key != key:
-                continue
-            value = piece(run, key)
-            if value is None or run.r0 > at:
-                whole = rest(key) if whole is None else whole
-            if run.r0 > at:
-                parts.append(whole[at:run.r0])
-            parts.append(whole[run.rows] if value is None else value)
-            at = run.r1
-        if at < layout.buffer_rows[key]:
-            whole = rest(key) if whole is None else whole
-            parts.append(whole[at:])
-        buffers.append(parts[0] if len(parts) == 1 else jnp.concatenate(parts))
-    return Flat(layout, tuple(buffers))
 
 
 def _mask_vector(layout, grad_mask):

@@ -63,6 +63,9 @@ class Rule:
     # runs unchanged on a run of rows of the flat layout, docs/flat-layout.md); the
     # built-in rules are; ``layout='flat'`` refuses a rule that does not say so
     elementwise: bool = False
+    # flags ``step`` also reads as a per-row boolean array (``jnp.where``), so tensors that
+    # differ only there share one run of rows on the flat layout (LARS ``lars_exclude``)
+    row_flags: tuple[str, ...] = ()
 
 
 # ``h[TENSOR_NORM]``: set by the flat layout, a function returning each element's tensor's
