@@ -1,15 +1,15 @@
 """Runs: contiguous rows of a flat buffer whose tensors share one static signature.
 
 A per-tensor update rule selects code paths on static per-tensor values (flags such as
-``nesterov`` or ``lars_exclude``, which state slots exist, whether a weight decay is a
-static 0). On the flat layout, the tensors with equal such values that are neighbours
-in layout order form a *run*: rows ``[r0, r1)`` of buffer ``key`` holding tensors
-``[t0, t1)`` (layout order), updated by one call of the rule on the ``[r1 - r0, width]``
-slice with per-row hyperparameters. A layout grouped by signature
-(``FlatLayout(params, groups=signature ids)``) has one run per distinct signature and
-dtype; any other layout is still correct, with more runs.
+``nesterov``, which state slots exist). On the flat layout, the tensors with equal such
+values that are neighbours in layout order form a *run*: rows ``[r0, r1)`` of buffer
+``key`` holding tensors ``[t0, t1)`` (layout order). The flat optimizer evaluates each
+run's rule over the whole buffer with per-row hyperparameters and merges the runs per
+row (``flat_optimizer.py``); a layout grouped by signature has one run per distinct
+signature and dtype, any other layout is still correct, with more runs.
 
-Per run, the per-tensor quantities a rule needs are broadcast per row:
+Per run (``RunRows``; ``RunRows.whole``: a whole buffer), the per-tensor quantities a
+rule needs are broadcast per row:
 
 - ``rows_of(vector)``: per-tensor values -> ``[rows, 1]`` (one gather);
 - ``norm(x)``: each tensor's 2-norm ``||x_T|| = sqrt(sum_{e in T} x_e**2)`` of a

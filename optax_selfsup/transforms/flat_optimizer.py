@@ -1,13 +1,14 @@
 """``torch_optimizer`` on the flat layout: every tensor's torch step, a few kernels a run.
 
 The params, gradients and every state slot are ``Flat`` buffers of one ``FlatLayout``
-(docs/flat-layout.md). The rule's unchanged ``step(g, p, slots, h, t)`` runs once per
-*run* (``layout/runs.py``: neighbouring tensors with the same static signature) on the
-run's ``[rows, width]`` slice, with
+(docs/flat-layout.md). The rule's unchanged ``step(g, p, slots, h, t)`` runs over the
+whole ``[rows, width]`` buffer once per *run* (``layout/runs.py``: neighbouring tensors
+with the same static signature; one run for the built-in recipes, else the runs are
+merged per row by a select), with
 
 - ``h``: a value shared by the run's tensors as a Python number (static branches stay
   static), else a ``[rows, 1]`` per-row array; ``lr`` / momentum from the schedules,
-  gathered per row from the distinct groups' values;
+  gathered per row from the distinct groups' values; ``Rule.row_flags`` per row;
 - ``h[TENSOR_NORM]``: per-tensor 2-norms broadcast per row (LARS ``||p||``, ``||g||``,
   Lamb ``||p||``, ``||u||``): a row reduction and a sorted segment sum;
 - ``t``: per-tensor step counts (one int32 ``[n]`` vector in layout order) per row.
