@@ -233,3 +233,30 @@ def test_a_flat_of_another_layout_is_refused():
     updates, _ = tx.update(params, state, params)
     assert isinstance(updates, dict)
     assert isinstance(optax.apply_updates(params, updates), dict)
+
+
+@pytest.mark.parametrize("name,kw", [
+    ("LARS", dict(lr=0.1, momentum=0.9, weight_decay={"a": 1e-4, "b": 0.0, "c": 1e-3, "d": 0.0},
+                  lars_exclude={"a": False, "b": True, "c": False, "d": False})),
+    ("AdamW", dict(lr=0.01)),
+    ("Lamb", dict(lr=0.01, weight_decay=0.02))])
+def test_float32_and_bfloat16_buffers_equal_the_per_tensor_steps(name, kw):
+    """One buffer per dtype; each keeps its dtype and its tensors' numbers (the per-tensor
+    bfloat16 steps are checked against torch in test_float16.py / test_lamb.py)."""
+    params = {"a": jnp.linspace(-1, 1, 300, dtype=jnp.float32).reshape(3, 100),
+              "b": jnp.ones(7, jnp.bfloat16), "c": jnp.full((5,), 0.5, jnp.float32),
+              "d": jnp.arange(4.0, dtype=jnp.bfloat16)}
+    grads = jax.tree.map(lambda p: 0.1 * jnp.ones_like(p), params)
+    layout = oss.FlatLayout(params)
+    assert layout.keys == ("float32", "bfloat16")
+    ref_tx, tx = oss.torch_optimizer(name, **kw), oss.torch_optimizer(name, layout=layout, **kw)
+    p1, s1, p2, s2 = params, ref_tx.init(params), params, tx.init(params)
+    for _ in range(3):
+        p1, s1 = oss.update_and_apply(ref_tx, grads, s1, p1)
+        p2, s2 = oss.update_and_apply(tx, grads, s2, p2)
+    for k in params:
+        assert p2[k].dtype == params[k].dtype
+        np.testing.assert_allclose(np.asarray(p2[k], np.float32), np.asarray(p1[k], np.float32),
+                                   rtol=0, atol=1e-7)
+        assert not np.array_equal(np.asarray(p2[k], np.float32), np.asarray(params[k],
+                                                                            np.float32))
