@@ -21,6 +21,8 @@ from flax.training import train_state
 
 import optax_selfsup as oss
 
+# found from any working directory: a file at this path wins, else the recipe shipped with
+# optax_selfsup (oss.load_config looks up paths under configs/ among them)
 CONFIG = "configs/selfsup/byol/byol_resnet50_16xb256-accum16-coslr-200e_in1k.py"
 
 

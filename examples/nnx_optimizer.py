@@ -19,6 +19,8 @@ from flax import nnx
 
 import optax_selfsup as oss
 
+# found from any working directory: a file at this path wins, else the recipe shipped with
+# optax_selfsup (oss.load_config looks up paths under configs/ among them)
 CONFIG = "configs/selfsup/simclr/simclr_resnet50_8xb32-coslr-200e_in1k.py"
 
 

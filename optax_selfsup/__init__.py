@@ -1,4 +1,5 @@
-"""optax_selfsup: MMSelfSup 0.x / mmcv 1.x optimisation configs as optax transformations.
+"""optax_selfsup: MMSelfSup / MMPretrain optimisation configs (mmcv 1.x and MMEngine) as optax
+transformations.
 
 The public names below are imported on first use (``oss.build_optimizer``,
 ``from optax_selfsup import describe``): ``import optax_selfsup`` stays cheap and
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .builder import build_optimizer, describe, flat_layout, format_table, plan_optimizer
     from .checkpoint.convert import convert_state
+    from .checkpoint.errors import CheckpointError, CheckpointWarning
     from .checkpoint.from_torch import TorchCheckpointError, from_torch_checkpoint
     from .checkpoint.orbax import (
         CheckpointMismatch,
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
         save_checkpoint,
         state_from_raw,
     )
+    from .checkpoint.tensor_layouts import flax_to_torch_layout, torch_to_flax_layout
     from .config.cfg_options import merge_options
     from .config.files import load_config
     from .errors import ConfigError
@@ -60,7 +63,7 @@ if TYPE_CHECKING:
         iteration,
         loss_scale,
     )
-    from .transforms.accumulate import Accumulate, AccumulateState, accumulate
+    from .transforms.accumulate import Accumulate, AccumulateState, LossDivisorState, accumulate
     from .transforms.clip import clip_grad_norm
     from .transforms.clocked import clocked
     from .transforms.flat_optimizer import FlatOptimizerState
@@ -72,7 +75,7 @@ if TYPE_CHECKING:
     from .transforms.torch_optimizer import TorchOptimizerState
 
 __all__ = [
-    "Accumulate", "AccumulateState", "group_values", "has_updated", "iteration",
+    "Accumulate", "AccumulateState", "LossDivisorState", "group_values", "has_updated", "iteration",
     "flax_resnet_name_map", "NormLayerWarning", "optimizer_factory", "paramwise_values",
     "regex_mask", "scale_by_lars", "unbox", "update_and_apply", "nnx_update",
     "accumulate", "adadelta", "adagrad", "adam", "adamax", "adamw", "asgd", "build_optimizer",
@@ -84,6 +87,7 @@ __all__ = [
     "torch_names", "torch_optimizer", "TorchOptimizerState",
     "CheckpointMismatch", "check_compatible", "latest_step", "restore_checkpoint",
     "save_checkpoint", "state_from_raw", "TorchCheckpointError", "from_torch_checkpoint",
+    "CheckpointError", "CheckpointWarning", "torch_to_flax_layout", "flax_to_torch_layout",
     "convert_state", "Flat", "FlatLayout", "FlatOptimizerState", "flat_layout", "flat_layout_of",
     "tensor_norm",
 ]
@@ -111,10 +115,40 @@ def _lazy_names() -> dict:
 _LAZY: dict = {}
 
 
+def _version() -> str:
+    """The version of this copy of optax_selfsup: a source checkout's pyproject.toml (also
+    under an editable install, whose metadata may predate the checkout), else the installed
+    distribution's metadata (a wheel), else '0+unknown'."""
+    import os
+    import re
+
+    pyproject = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             "pyproject.toml")
+    try:
+        with open(pyproject, encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        text = ""
+    project = re.search(r"^\[project\]\n(.*?)(?=^\[|\Z)", text, re.M | re.S)
+    if project and re.search(r'^name\s*=\s*"optax[_-]selfsup"', project.group(1), re.M):
+        version = re.search(r'^version\s*=\s*"([^"]+)"', project.group(1), re.M)
+        if version:
+            return version.group(1)
+    from importlib import metadata
+
+    try:
+        return metadata.version("optax_selfsup")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
 def __getattr__(name: str):
     import importlib
     import importlib.util
 
+    if name == "__version__":
+        globals()[name] = value = _version()
+        return value
     if not _LAZY:
         _LAZY.update(_lazy_names())
         # importing this module registers the built-in optimizers (LARS, SGD, Adam, ...)
@@ -124,10 +158,11 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(f".{module}", __name__), attribute)
         globals()[name] = value  # later lookups skip __getattr__
         return value
-    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+    spec = None if name.startswith("_") else importlib.util.find_spec(f"{__name__}.{name}")
+    if spec is not None and spec.origin is not None:  # not configs/, a folder of data
         return importlib.import_module(f".{name}", __name__)  # oss.models, oss.transforms ...
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | {"__version__"})

@@ -4,11 +4,15 @@
 downsample, ViT blocks and embeddings, a neck, a predictor, SwAV prototypes and
 a zero-initialised tensor (the parity suite trains the same tree).
 
-``run_parity(cfg)`` trains the demo tree with optax_selfsup and with torch_ref
-(``pip install optax_selfsup[torch]``) on the same random gradients and returns a
-``ParityReport``: the largest parameter, lr and momentum deviations, the
-iterations where each side applied an update, and what the run covered. This is
-what ``optax-selfsup parity`` prints.
+``run_parity(cfg)`` trains the demo tree with optax_selfsup and with a PyTorch
+reference on the same random gradients and returns a ``ParityReport``: the
+largest parameter, lr and momentum (and for MMEngine configs weight-decay)
+deviations, the iterations where each side applied an update, and what the run
+covered. This is what ``optax-selfsup parity`` prints. The reference of an
+MMSelfSup 0.x / mmcv 1.x config is torch_ref (torch optimizers, mmcv-style hooks;
+``pip install optax_selfsup[torch]``); that of an MMEngine config (MMSelfSup 1.x,
+MMPretrain) is the real MMEngine ``Runner`` (``demo_mmengine``;
+``pip install optax_selfsup[mmengine-ref]``).
 
 A real run is long (200 epochs of 5005 iterations); the interesting moments are
 few: the warmup end, the epoch boundaries, the accumulation updates, the end of
@@ -65,6 +69,8 @@ def compressed_steps_per_epoch(cfg: dict) -> int | None:
     ``COMPRESSED_ITERS`` iterations (at least 2 per epoch, so the within-epoch behaviour
     shows); None for an IterBasedRunner run, whose length the config fixes."""
     runner = cfg.get("runner") or {}
+    if not isinstance(runner, dict):
+        return None  # Clock.from_runner_config says what is wrong
     if runner.get("type", "EpochBasedRunner") != "EpochBasedRunner" or not runner.get(
             "max_epochs"):
         return None
@@ -88,8 +94,18 @@ class ParityReport:
     compressed: bool  # steps_per_epoch chosen by compressed_steps_per_epoch
     warmup_end: int | None  # first iteration after the lr warmup
     updates: list[int]  # iterations where optax_selfsup applied an update
-    ref_updates: list[int]  # ... where torch_ref called optimizer.step() (fp16: GradScaler
-    # skips the call for non-finite gradients, as has_updated is False then)
+    ref_updates: list[int]  # ... where the reference called optimizer.step() (fp16:
+    # GradScaler skips the call for non-finite gradients, as has_updated is False then)
+    weight_decay: float | None = None  # MMEngine configs: as lr, for the weight decay
+    generation: str = "mmcv1"  # 'mmcv1' or 'mmengine'
+    reference: str = "torch_ref"  # what the numbers were compared with
+    notes: list[str] = dataclasses.field(default_factory=list)  # what the reference left out
+
+    @property
+    def params_every_iteration(self) -> bool:
+        """``param`` is the maximum over every iteration (MMEngine configs), not only after
+        the last one."""
+        return self.generation == "mmengine"
 
     @property
     def epochs(self) -> int:
@@ -103,15 +119,32 @@ class ParityReport:
         return self.iters == self.max_iters
 
 
-def run_parity(cfg: dict, steps_per_epoch: int | None = None, iters: int | None = None,
-               seed: int = 0) -> ParityReport:
-    """Train ``DEMO_MODEL`` with both libraries on the same random gradients.
+def draw(seed: int, iters: int) -> tuple[dict, dict]:
+    """Initial values (normal * 0.5, ``neck.zero_init.weight`` zero) and ``iters`` gradients
+    (normal * 0.1, stacked on a leading axis) of ``DEMO_MODEL``, float32."""
+    rng = np.random.default_rng(seed)
+    values = {k: (rng.normal(size=s) * 0.5).astype(np.float32) for k, s in DEMO_MODEL.items()}
+    values["neck.zero_init.weight"][...] = 0.0
+    grads = {k: (rng.normal(size=(iters,) + s) * 0.1).astype(np.float32)
+             for k, s in DEMO_MODEL.items()}
+    return values, grads
 
-    ``steps_per_epoch=None`` compresses an EpochBasedRunner run (see the module
+
+def run_parity(cfg: dict, steps_per_epoch: int | None = None, iters: int | None = None,
+               seed: int = 0, batch_size: int | None = None) -> ParityReport:
+    """Train ``DEMO_MODEL`` with optax_selfsup and the reference on the same random gradients.
+
+    ``steps_per_epoch=None`` compresses an epoch-based run (see the module
     docstring); ``iters=None`` runs the whole run, cut at ``DEFAULT_MAX_ITERS``.
+    ``batch_size``: the total batch size, for an MMEngine ``auto_scale_lr`` that is enabled.
     """
     from . import Clock, ConfigError, parse_schedule
+    from .config.generation import MMENGINE, generation_of
 
+    if generation_of(cfg) == MMENGINE:
+        from .demo_mmengine import run_parity_mmengine
+
+        return run_parity_mmengine(cfg, steps_per_epoch, iters, seed, batch_size)
     compressed = steps_per_epoch is None
     if compressed:
         steps_per_epoch = compressed_steps_per_epoch(cfg)
@@ -128,12 +161,7 @@ def run_parity(cfg: dict, steps_per_epoch: int | None = None, iters: int | None 
     if lr_schedule is not None and lr_schedule.warmup is not None:
         warmup_end = int(lr_schedule.warmup.length)
 
-    rng = np.random.default_rng(seed)
-    values = {k: (rng.normal(size=s) * 0.5).astype(np.float32) for k, s in DEMO_MODEL.items()}
-    values["neck.zero_init.weight"][...] = 0.0
-    grads = {k: (rng.normal(size=(iters,) + s) * 0.1).astype(np.float32)
-             for k, s in DEMO_MODEL.items()}
-
+    values, grads = draw(seed, iters)
     ours = _run_optax(cfg, steps_per_epoch, values, grads)
     ref = _run_torch(cfg, steps_per_epoch, values, grads, iters)
 

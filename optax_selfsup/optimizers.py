@@ -41,6 +41,11 @@ def register_optimizer(name: str, *, defaults: dict, momentum_key=None, init_slo
     return add
 
 
+# where the optimizers that torch.optim lacks come from
+UPSTREAM_CLASS = {"LARS": "MMSelfSup's ``LARS`` (mmselfsup.core.optimizer)",
+                  "Lamb": "MMPretrain's ``Lamb`` (mmpretrain.engine.optimizers)"}
+
+
 def optimizer_factory(name: str):
     """``name``'s optax factory with torch's keyword arguments as its signature.
 
@@ -64,9 +69,12 @@ def optimizer_factory(name: str):
 
     factory.__signature__ = inspect.Signature(params)
     factory.__name__ = factory.__qualname__ = rule.name.lower()
-    factory.__doc__ = (f"torch.optim-exact {rule.name} as an optax transformation "
-                       f"(``oss.torch_optimizer({rule.name!r}, ...)``); arguments and defaults "
-                       f"as torch's: {', '.join(f'{k}={v!r}' for k, v in rule.defaults.items())}.")
+    origin = UPSTREAM_CLASS.get(rule.name, f"torch.optim.{rule.name}")
+    defaults = ", ".join(f"{k}={'required' if v is REQUIRED else repr(v)}"
+                         for k, v in rule.defaults.items())
+    factory.__doc__ = (f"{rule.name} as an optax transformation, step for step as "
+                       f"{origin} (``oss.torch_optimizer({rule.name!r}, ...)``); arguments "
+                       f"and defaults as upstream's: {defaults}.")
     return factory
 
 

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from .pytrees import unbox
-from .transforms.accumulate import AccumulateState
+from .transforms.accumulate import AccumulateState, LossDivisorState
 from .transforms.clip import ClipState
 from .transforms.clocked import ClockedState
 from .transforms.flat_optimizer import FlatOptimizerState
@@ -38,17 +38,21 @@ def _find(opt_state, cls, what, required=True):
 def current_hparams(opt_state) -> dict:
     """Per-parameter lr and momentum of the iteration of the last ``update`` call.
 
-    What mmcv logs at that iteration, also on accumulation micro-steps and after
-    an fp16-skipped update. Returns ``{'lr': tree, 'momentum': tree or None}``
-    (trees shaped like the params) plus ``'grad_norm'`` (the pre-clip norm of the
-    last applied update) when gradients are clipped and ``'loss_scale'`` with fp16.
-    Before the first update the values are those of iteration 0.
+    What mmcv / MMEngine log at that iteration, also on accumulation micro-steps and
+    after an fp16-skipped update. Returns ``{'lr': tree, 'momentum': tree or None}``
+    (trees shaped like the params; the momentum is ``betas[0]`` for the Adam family and
+    Lamb), plus ``'weight_decay'`` (a tree) when a schedule moves the weight decay
+    (MMEngine's ``param_scheduler``), ``'grad_norm'`` (the pre-clip norm of the last
+    applied update) when gradients are clipped by norm and ``'loss_scale'`` with fp16 /
+    AMP. Before the first update the values are those of iteration 0.
     """
     opt = _find(opt_state, (TorchOptimizerState, FlatOptimizerState), "optax_selfsup optimizer")
     treedef = (opt.layout.layout.treedef if isinstance(opt, FlatOptimizerState)
                else params_structure(opt))
     as_tree = lambda v: None if v is None else jax.tree.unflatten(treedef, list(v))
     out = {"lr": as_tree(opt.lr), "momentum": as_tree(opt.momentum)}
+    if getattr(opt, "weight_decay", None) is not None:
+        out["weight_decay"] = as_tree(opt.weight_decay)
     clip = _find(opt_state, ClipState, "grad_clip", required=False)
     if opt.grad_norm is not None:  # the clip fused into the optimizer (build_optimizer)
         out["grad_norm"] = opt.grad_norm
@@ -110,6 +114,26 @@ def flat_layout_of(opt_state):
     return _find(opt_state, FlatOptimizerState, "flat-layout optimizer").layout.layout
 
 
-def loss_scale(opt_state):
-    """The factor to multiply the loss by before taking gradients (fp16 configs)."""
-    return _find(opt_state, LossScaleState, "loss scale (the config has no fp16)").scale
+def loss_scale(opt_state) -> jax.Array:
+    """The factor to multiply the loss by before taking the gradients the next ``update``
+    gets (0.x ``fp16`` configs, MMEngine ``AmpOptimWrapper``): a float32 scalar.
+
+    torch's ``scaler.scale(loss / f)`` as one number: the ``GradScaler`` scale divided
+    (in float32, as torch's backward divides it) by ``f``, the accumulation divisor of
+    the micro-iteration the next call runs at: 1 without accumulation, ``k`` with
+    ``update_interval`` / ``accumulative_counts=k``, the remainder ``r`` in MMEngine's
+    final shorter group. The scale itself, as mmcv / MMEngine log it, is
+    ``current_hparams(opt_state)['loss_scale']``.
+    """
+    scaler = _find(opt_state, LossScaleState, "loss scale", required=False)
+    divisors = [s.loss_divisor for s in _all(opt_state, LossDivisorState)]
+    if scaler is None and not divisors:
+        raise ValueError("no loss scale state found in opt_state (the config has no fp16 / "
+                         "AmpOptimWrapper)")
+    if len(divisors) > 1:
+        raise ValueError(f"{len(divisors)} loss-dividing accumulation states found in "
+                         "opt_state; pass one")
+    scale = jnp.ones((), jnp.float32) if scaler is None else scaler.scale
+    if divisors:
+        scale = scale / divisors[0].astype(jnp.float32)
+    return scale.astype(jnp.float32)

@@ -9,8 +9,10 @@ A string is never converted (``"1e-4"`` is refused, not read as 1e-4).
 
 ``check_params`` refuses what no optimizer can train: an empty tree (torch:
 "optimizer got an empty parameter list"), a leaf that is not floating point
-(its updates would be truncated to integers) and a whole Flax Linen
-``variables`` dict where ``variables['params']`` is meant.
+(its updates would be truncated to integers), a whole Flax Linen
+``variables`` dict where ``variables['params']`` is meant, and a Flax NNX state
+holding variables that are not ``nnx.Param`` (batch statistics would get weight
+decay).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 
 from .errors import ConfigError
 from .names import leaf_names
+from .pytrees import unbox
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,6 +214,9 @@ def check_params(params, where: str = "params") -> None:
 
     - a Flax Linen ``variables`` dict (top-level ``'params'`` beside other collections
       such as ``'batch_stats'``): pass ``variables['params']``;
+    - a Flax NNX state with variables that are not ``nnx.Param`` (``nnx.state(model)``,
+      ``nnx.split(model)[1]``: ``BatchStat``, ``Cache``, RNG state): pass
+      ``nnx.state(model, nnx.Param)``;
     - no leaves at all (torch: "optimizer got an empty parameter list");
     - a leaf whose dtype is not floating point (int, bool, complex, strings):
       its updates would be truncated or meaningless.
@@ -221,6 +227,8 @@ def check_params(params, where: str = "params") -> None:
             f"{where} looks like a whole Flax Linen variables dict (top-level 'params' beside "
             f"{', '.join(map(repr, others))}); pass variables['params'] to the optimizer and "
             "keep the other collections out of it")
+    _check_variable_types(params, where)
+    params = unbox(params)
     leaves = jax.tree.leaves(params)
     if not leaves:
         raise ConfigError(f"{where} has no leaves: there is nothing to optimize (torch: "
@@ -235,6 +243,52 @@ def check_params(params, where: str = "params") -> None:
                 f"{where}: the leaf {name!r} has dtype {np.dtype(dtype).name}; optimizers "
                 "train floating-point parameters only (float32, bfloat16, float16, float64): "
                 "cast it, or keep it out of the params tree")
+
+
+def _check_variable_types(params, where: str) -> None:
+    """Refuse Flax NNX variables other than ``nnx.Param`` (and its subclasses)."""
+    try:
+        from flax import nnx
+    except ImportError:  # pragma: no cover - flax is a dependency
+        return
+    is_var = lambda x: isinstance(x, nnx.Variable)  # noqa: E731
+    found = [(path, type(x).__name__)
+             for path, x in jax.tree_util.tree_flatten_with_path(params, is_leaf=is_var)[0]
+             if is_var(x) and not isinstance(x, nnx.Param)]
+    if not found:
+        return
+    names = [".".join(_key_str(k) for k in path) for path, _ in found]
+    shown = ", ".join(f"{n!r} ({t})" for n, (_, t) in zip(names[:4], found[:4]))
+    more = f" and {len(found) - 4} more" if len(found) > 4 else ""
+    raise ConfigError(
+        f"{where} holds Flax NNX variables that are not nnx.Param: {shown}{more}; the "
+        "optimizer would update them as parameters (weight decay included): pass "
+        "nnx.state(model, nnx.Param), or the Param state of nnx.split(model, nnx.Param, ...)")
+
+
+def _key_str(key) -> str:
+    for attr in ("key", "name", "idx"):
+        if hasattr(key, attr):
+            return str(getattr(key, attr))
+    return str(key)
+
+
+# the largest float32; a loss scale (a float32 number) or a factor past it is inf
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def float32_problem(value) -> str | None:
+    """Why the positive number ``value`` has no positive finite float32 value (it
+    overflows to inf or rounds to 0), or None where it has one."""
+    with np.errstate(over="ignore", under="ignore"):
+        f = np.float32(value)
+    if not np.isfinite(f):
+        return ("does not fit float32 (it overflows to inf; the largest float32 is "
+                f"{FLOAT32_MAX:.8g})")
+    if f == 0 and value != 0:
+        return ("does not fit float32 (it rounds to 0; the smallest positive float32 is "
+                f"{float(np.finfo(np.float32).smallest_subnormal):.3g})")
+    return None
 
 
 def _short(value) -> str:

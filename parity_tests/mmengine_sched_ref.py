@@ -29,8 +29,7 @@ from mmengine.registry.build_functions import build_scheduler_from_cfg
 
 from optax_selfsup.schedules.mmengine import parse_param_scheduler
 from optax_selfsup.schedules.mmengine_loop import TrainLoop
-
-from mmengine_ref.upstream import load_mmpretrain
+from torch_ref.mmengine.upstream import load_mmpretrain
 
 _REGISTRY = None
 

@@ -200,6 +200,13 @@ CASES = [
     ("SimSiamHook negative lr", hooks(custom_hooks=[dict(type="SimSiamHook", fix_pred_lr=True,
                                                          lr=-1)]),
      ["custom_hooks[0].lr=-1", ">= 0"]),
+    # upstream reads these by truth value: the string 'False' would act as True
+    ("SimSiamHook adjust_by_epoch a string", hooks(custom_hooks=[dict(
+        type="SimSiamHook", fix_pred_lr=True, lr=0.05, adjust_by_epoch="False")]),
+     ["custom_hooks[0].adjust_by_epoch='False'", "True, False or None"]),
+    ("SimSiamHook fix_pred_lr a string", hooks(custom_hooks=[dict(
+        type="SimSiamHook", fix_pred_lr="False", lr=0.05)]),
+     ["custom_hooks[0].fix_pred_lr='False'", "True or False"]),
     # one param group per parameter (MMSelfSup 0.x), also without paramwise_options
     ("max_lr list too short", hooks(lr_config=dict(policy="OneCycle", max_lr=[0.1, 0.2])),
      ["lr_config.max_lr has 2 values", "5 parameters", "one param group per parameter"]),

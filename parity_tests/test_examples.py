@@ -1,4 +1,5 @@
-"""The Linen and NNX examples run as documented and train."""
+"""The Linen and NNX examples run as documented and train, from any working directory
+(they name their recipe by its path under configs/)."""
 
 from __future__ import annotations
 
@@ -22,13 +23,13 @@ def _load(name):
 
 
 def test_nnx_optimizer_example_trains(monkeypatch):
-    monkeypatch.chdir(ROOT)
+    monkeypatch.chdir(os.path.join(ROOT, "examples"))  # python nnx_optimizer.py
     losses = _load("nnx_optimizer").main(["--epochs", "2", "--steps-per-epoch", "10"])
     assert np.mean(losses[-10:]) < 0.9 * np.mean(losses[:10])
 
 
-def test_linen_train_state_example_accumulates(monkeypatch):
-    monkeypatch.chdir(ROOT)
+def test_linen_train_state_example_accumulates(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # anywhere
     losses, updates = _load("linen_train_state").main(["--epochs", "2",
                                                        "--steps-per-epoch", "64"])
     assert updates == 8  # update_interval=16 over 128 micro-batches

@@ -1,6 +1,6 @@
 """Lamb (and LARS) against MMPretrain 1.2.0's own classes, executed from its installed files.
 
-``mmengine_ref.upstream.load_mmpretrain`` runs ``mmpretrain/engine/optimizers/lamb.py`` and
+``torch_ref.mmengine.upstream.load_mmpretrain`` runs ``mmpretrain/engine/optimizers/lamb.py`` and
 ``lars.py`` unchanged (``import mmpretrain`` itself needs mmcv). Deviations are
 ``max |dp| / max(1, |p|)`` per run: float32 <= 1e-5, float64 <= 1e-12.
 
@@ -29,8 +29,7 @@ from hypothesis import strategies as st
 import optax_selfsup as oss
 import torch_ref
 from torch_ref.checkpoint import checkpoint_dict
-
-from mmengine_ref.upstream import load_mmpretrain
+from torch_ref.mmengine.upstream import load_mmpretrain
 
 _FILES = load_mmpretrain()
 LAMB_MODULE = _FILES["engine/optimizers/lamb.py"]

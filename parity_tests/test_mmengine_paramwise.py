@@ -1,8 +1,8 @@
 """MMEngine / MMPretrain param groups (``paramwise/custom_keys.py``, ``layer_depth.py``,
 ``module_kinds.py``) against the real constructors.
 
-Every expected group comes from upstream code: ``mmengine_ref.run_mmengine`` (MMEngine's Runner
-builds the optimizer with the real ``DefaultOptimWrapperConstructor`` or MMPretrain's
+Every expected group comes from upstream code: ``torch_ref.mmengine.run_mmengine`` (MMEngine's
+Runner builds the optimizer with the real ``DefaultOptimWrapperConstructor`` or MMPretrain's
 ``LearningRateDecayOptimWrapperConstructor`` on a torch model with real module types),
 ``upstream_layer_depth`` (MMPretrain's own ``get_layer_depth``), or
 ``data/mmengine_paramwise.json.gz``: the groups the real constructors built on the real
@@ -30,8 +30,7 @@ from optax_selfsup.paramwise import (
     optim_wrapper_groups,
 )
 from optax_selfsup.paramwise.mmpretrain_archs import BACKBONES
-
-from mmengine_ref import run_mmengine, upstream_layer_depth
+from torch_ref.mmengine import run_mmengine, upstream_layer_depth
 
 DATA = Path(__file__).resolve().parent / "data" / "mmengine_paramwise.json.gz"
 
@@ -205,7 +204,7 @@ PARAMWISE_CFGS = st.fixed_dictionaries({}, optional={
 def torch_tree():
     import torch
 
-    from mmengine_ref import build_model
+    from torch_ref.mmengine import build_model
 
     return build_model(values_of(TREE), MODULES, torch.float32)
 

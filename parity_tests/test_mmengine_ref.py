@@ -1,4 +1,4 @@
-"""Sanity checks of the MMEngine reference harness (``mmengine_ref``) against torch and by hand.
+"""Sanity checks of the MMEngine reference (``torch_ref.mmengine``) against torch and by hand.
 
 These test the harness, not optax_selfsup: that the real Runner is driven as MMEngine drives it
 (scheduler timing and order, loops, accumulation, AMP, clipping, constructors, hooks,
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmengine_ref import run_mmengine, upstream_layer_depth
+from torch_ref.mmengine import run_mmengine, upstream_layer_depth
 
 SHAPES = {
     "backbone.conv1.weight": (4, 3, 3, 3),

@@ -2,7 +2,7 @@
 
 The reference (``mmengine_sched_ref``) builds the real schedulers (MMEngine 0.10.7, MMPretrain
 1.2.0's ``CosineAnnealingWeightDecay``) on a torch optimizer inside MMEngine's ``OptimWrapper``
-as the Runner does and steps them in the loops' hook order; ``mmengine_ref.run_mmengine`` (the
+as the Runner does and steps them in the loops' hook order; ``torch_ref.mmengine.run_mmengine`` (the
 real Runner) checks a few end to end. Every value of every group at every iteration must be
 within 1e-6 (float32) / 1e-12 (float64) of the group's scale: its base, or the largest value
 it takes when that is larger (a weight decay of 0 pulled up to ``eta_min``, OneCycle).
@@ -183,7 +183,7 @@ def test_simsiam_hook_writes_and_the_schedulers_continue_from_them():
 
 
 def test_simsiam_config_through_the_real_runner():
-    from mmengine_ref import run_mmengine
+    from torch_ref.mmengine import run_mmengine
 
     shapes = {"backbone.w": (2,), "neck.w": (2,), "head.predictor.w": (2,)}
     values = {k: np.zeros(s, np.float64) for k, s in shapes.items()}
@@ -280,7 +280,7 @@ def test_random_scheduler_lists(case):
     (dict(type="CosineAnnealingLR", eta_min=0, eta_min_ratio=0.1), "exactly one"),
     (dict(type="CosineRestartLR", periods=[2]), "exactly one"),
     (dict(type="CosineAnnealingLR", T_maxx=3), r"unknown key\(s\) 'T_maxx'"),
-    (dict(type="LinearLR", start_factor=1.5), r"start_factor=1.5 must be <= 1"),
+    (dict(type="LinearLR", start_factor=1.5), r"start_factor=1.5 must be >= 0 and <= 1"),
     (dict(type="LinearLR", start_factor=0.0), "divides by zero"),
     (dict(type="ConstantLR", factor=0.0), "divides by it"),
     (dict(type="StepLR", step_size=0), r"step_size=0 must be >= 1"),

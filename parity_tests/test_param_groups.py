@@ -110,8 +110,8 @@ def test_a_one_group_plan_gives_every_parameter_the_groups_value():
         oss.plan_optimizer(cfg, tree, steps_per_epoch=SPE)
     plan = oss.plan_optimizer(dict(cfg, lr_config=dict(policy="OneCycle", max_lr=0.3)), tree,
                               steps_per_epoch=SPE)
-    one = dataclasses.replace(plan, group_of=[0] * N, num_groups=1,
-                              lr_schedule=oss.parse_schedule(cfg["lr_config"], "lr", plan.clock))
+    one = dataclasses.replace(plan, group_of=[0] * N, num_groups=1, schedules=dict(
+        plan.schedules, lr=oss.parse_schedule(cfg["lr_config"], "lr", plan.clock)))
     tx = build_from_plan(one, tree)
     state = tx.init(tree)
     grads = jax.tree.map(jnp.ones_like, tree)

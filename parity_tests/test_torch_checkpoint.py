@@ -127,7 +127,8 @@ def test_float32_continuation_matches_torch(name, tmp_path):
     assert max(devs) <= TOL[np.float32], f"per-iteration deviations {devs}"
     assert moved > 1e-4  # the continued iterations really changed the params
     if name == "fp16":  # the scale came from the checkpoint and backed off at it 22
-        assert float(oss.loss_scale(state)) == 65536.0 * 0.5 ** 2
+        assert float(oss.current_hparams(state)["loss_scale"]) == 65536.0 * 0.5 ** 2
+        assert float(oss.loss_scale(state)) == 65536.0 * 0.5 ** 2 / 4  # update_interval=4
 
 
 def test_params_alone_do_not_continue_the_run():
@@ -171,16 +172,31 @@ def test_a_shape_mismatch_is_named():
         from_torch_checkpoint(ckpt, cfg, template, steps_per_epoch=2)
 
 
-def test_another_optimizer_is_named_with_its_slots():
+def test_another_optimizer_is_named_from_its_param_groups():
     cfg, values, ckpt = _simple_checkpoint(CASES["mae"][0])  # AdamW state
     lars = config(CASES["simclr"][0], [])
     template = nest({k: jnp.zeros(v.shape) for k, v in values.items()})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with pytest.raises(TorchCheckpointError, match="the torch optimizer state has "
-                                                       "exp_avg, exp_avg_sq; this optimizer "
-                                                       r"\(LARS\) keeps momentum_buffer"):
+        with pytest.raises(TorchCheckpointError, match=r"the torch optimizer is Adam or AdamW "
+                                                       r"\(its param_groups lack dampening, "
+                                                       r"eta, momentum, nesterov, which LARS "
+                                                       r"has\); this config has "
+                                                       r"optimizer.type='LARS'"):
             from_torch_checkpoint(ckpt, lars, template, steps_per_epoch=2)
+
+
+def test_an_optimizer_with_the_same_keys_is_named_with_its_slots():
+    """Adamax and RAdam have the same param_groups keys: their slots tell them apart."""
+    cfg, values, ckpt = _simple_checkpoint(CASES["mae"][0], ["optimizer.type=Adamax"])
+    radam = oss.merge_options(cfg, ["optimizer.type=RAdam"])
+    template = nest({k: jnp.zeros(v.shape) for k, v in values.items()})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(TorchCheckpointError, match="the torch optimizer state has exp_avg, "
+                                                       r"exp_inf; this optimizer \(RAdam\) "
+                                                       "keeps exp_avg, exp_avg_sq"):
+            from_torch_checkpoint(ckpt, radam, template, steps_per_epoch=2)
 
 
 def test_another_weight_decay_is_named():

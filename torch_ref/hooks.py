@@ -50,10 +50,14 @@ class OptimizerHook:
             factor = self.k
         else:
             factor = self.remainder
+        if self.scaler is not None:
+            # scaler.scale(loss / k).backward(): the loss's gradient is scale / k (one
+            # float32 division), which multiplies every parameter's gradient
+            device = self.named[0][1].device
+            one = torch.ones((), dtype=torch.float32, device=device)
+            multiplier = self.scaler.scale(one) / factor
         for name, p in self.named:
-            g = grads[name] / factor
-            if self.scaler is not None:
-                g = self.scaler.scale(g)  # the scaled loss's gradient
+            g = grads[name] * multiplier if self.scaler is not None else grads[name] / factor
             p.grad = g.clone() if p.grad is None else p.grad + g
 
     def after_train_iter(self, runner):

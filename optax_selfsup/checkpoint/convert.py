@@ -53,7 +53,7 @@ def to_flat(opt: TorchOptimizerState, layout: FlatLayout) -> FlatOptimizerState:
         step = jnp.stack([jnp.asarray(0 if steps[i] is None else steps[i], jnp.int32)
                           for i in layout.order])
     return FlatOptimizerState(opt.count, step, flat_slots, opt.lr, opt.momentum, opt.grad_norm,
-                              LayoutRef(layout))
+                              LayoutRef(layout), opt.weight_decay)
 
 
 def to_per_tensor(opt: FlatOptimizerState, like: TorchOptimizerState) -> TorchOptimizerState:
@@ -68,7 +68,7 @@ def to_per_tensor(opt: FlatOptimizerState, like: TorchOptimizerState) -> TorchOp
     steps = [opt.step[pos[i]] if keep else None for i, keep in enumerate(keeps)]
     return TorchOptimizerState(opt.count, jax.tree.unflatten(treedef, steps),
                                jax.tree.unflatten(treedef, out_slots), opt.lr, opt.momentum,
-                               opt.grad_norm)
+                               opt.grad_norm, opt.weight_decay)
 
 
 def convert_state(state, template):

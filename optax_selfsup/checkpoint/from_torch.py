@@ -1,28 +1,39 @@
-"""Continue a PyTorch (mmcv 1.x) run in JAX: an mmcv checkpoint -> params + optimizer state.
+"""Continue a PyTorch (mmcv 1.x or MMEngine) run in JAX: a torch checkpoint -> params +
+optimizer state.
 
-An mmcv 1.x checkpoint is ``{'meta': {'epoch', 'iter', ...}, 'state_dict', 'optimizer'}``
-(``mmcv.runner.save_checkpoint``); ``meta['iter']`` is the number of finished
-iterations, the global iteration the resumed run starts at (mmcv's ``resume`` sets
-``runner.iter`` from it). ``from_torch_checkpoint(ckpt, cfg, params_template,
-steps_per_epoch=N)`` returns params and the state of ``build_optimizer(cfg, params,
-steps_per_epoch=N)`` positioned there:
+``from_torch_checkpoint(ckpt, cfg, params_template, steps_per_epoch=N)`` reads the
+checkpoint (``torch_formats.py``: the format is detected, mmcv 1.x's
+``{'meta': {'epoch', 'iter', ...}, 'state_dict', 'optimizer'}`` or MMEngine's, which adds
+``message_hub`` and ``param_schedulers``) and returns params and the state of
+``build_optimizer(cfg, params, steps_per_epoch=N)`` positioned at ``meta['iter']``, the
+number of finished iterations, where mmcv's and MMEngine's ``resume`` restart. An MMEngine
+checkpoint is first checked against the config (``from_mmengine.py``: its schedulers'
+settings and steps, its groups' scheduled values, its loss scaler's settings, where the
+resume restarts):
 
 - params: ``state_dict[name]`` for every template leaf's torch name (``torch_names``),
-  same shape (the demo tree, or any tree in torch's layout); for Flax layouts convert
-  the state_dict first (``optax_selfsup.models.transfer``) and pass ``convert=``;
+  passed through ``convert(flax_name, value)``: ``oss.torch_to_flax_layout`` for a
+  Flax tree (Conv / Dense kernels transposed), none for a tree in torch's layout
+  (the demo tree). A template with Flax ``kernel`` leaves and no ``convert`` is
+  refused: a square Dense kernel would load transposed without a shape error;
 - optimizer slots (``momentum_buffer``, ``exp_avg``, ``exp_avg_sq``, ...) and per-tensor
-  ``step`` counts from ``optimizer['state']`` (Lamb's from its param groups' ``step``);
-  the optimizer's parameter index ``i`` is the ``i``-th parameter in the groups' order,
-  i.e. the ``i``-th state_dict key that names a template parameter (torch >= 2.5 groups
-  with ``param_names`` are used as such).
+  ``step`` counts from ``optimizer['state']`` (Lamb's from its param groups'
+  ``step``); each slot shaped like its parameter goes through the same ``convert`` as
+  the parameter (scalar slots such as NAdam's ``mu_product`` as they are). The
+  optimizer's parameter index ``i`` is the ``i``-th parameter in the groups' order,
+  i.e. the ``i``-th state_dict key that names a template parameter (torch >= 2.5
+  groups with ``param_names`` are used as such).
   Step counts only where our state keeps them (not for SGD / LARS without dampening,
   RMSprop, Adadelta: their updates never read one); torch SGD/LARS save none, so a
   dampened tensor with a buffer gets the number of updates the config applied to it
   before ``iter`` (only ``step >= 1`` matters to it);
+- the optimizer type is told from the ``param_groups`` keys (``torch_optimizers.py``)
+  and must be the config's; so must the fixed hyperparameters of every group;
 - the global clock at ``iter``; an empty accumulation buffer (mmcv does not save the
   gradients of an unfinished group: its resume restarts the group empty too); the
   fp16 loss scale and growth tracker from ``meta['fp16']['loss_scaler']`` (mmcv's fp16
-  hooks keep the ``GradScaler`` state there).
+  hooks keep the ``GradScaler`` state there; MMEngine's ``AmpOptimWrapper`` in
+  ``optimizer['loss_scaler']``).
 
 The logged lr / momentum (``current_hparams``) are refreshed by the first ``update``.
 Errors name the parameter, the slot and what differs.
@@ -31,7 +42,7 @@ Errors name the parameter, the slot and what differs.
 from __future__ import annotations
 
 import difflib
-import os
+import inspect
 from typing import Any, NamedTuple
 
 import jax
@@ -40,23 +51,20 @@ import numpy as np
 
 from ..builder import build_optimizer, plan_optimizer
 from ..errors import ConfigError
-from ..names import torch_names
+from ..names import leaf_names, torch_names
 from ..pytrees import unbox
-from ..transforms.accumulate import AccumulateState
+from ..transforms.accumulate import AccumulateState, LossDivisorState, group_divisor
 from ..transforms.clocked import ClockedState
 from ..transforms.frozen import SkipFrozenState
 from ..transforms.loss_scale import LossScaleState
 from ..transforms.torch_optimizer import TorchOptimizerState
+from .errors import TorchCheckpointError
+from .from_mmengine import check_mmengine_run
+from .tensor_layouts import to_numpy as _numpy
+from .torch_formats import load_torch_checkpoint, read_torch_checkpoint
+from .torch_optimizers import check_group, check_optimizer_type
 
-# group keys whose value is fixed by the config (not driven by a schedule): compared
-_FIXED_KEYS = ("weight_decay", "eps", "eta", "dampening", "nesterov", "amsgrad", "alpha",
-               "centered", "rho", "lr_decay", "lambd", "t0", "momentum_decay", "maximize",
-               "bias_correction", "grad_averaging", "max_grad_norm", "trust_clip",
-               "always_adapt")
-
-
-class TorchCheckpointError(ValueError):
-    """The torch checkpoint does not fit the config or the parameter tree."""
+__all__ = ["Resumed", "TorchCheckpointError", "from_torch_checkpoint", "load_torch_checkpoint"]
 
 
 class Resumed(NamedTuple):
@@ -66,54 +74,72 @@ class Resumed(NamedTuple):
     meta: dict
 
 
-def _numpy(x):
-    if hasattr(x, "detach"):
-        x = x.detach().cpu()
-        if str(x.dtype) == "torch.bfloat16":
-            x = x.float()
-        return x.numpy()
-    return np.asarray(x)
-
-
-def load_torch_checkpoint(path):
-    """``torch.load`` with ``weights_only=True`` (tensors, dicts, numbers, strings only)."""
-    import torch
-
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # unpickling refused: show why, never execute it silently
-        raise TorchCheckpointError(
-            f"{path}: torch.load(weights_only=True) refused it ({type(err).__name__}: {err}); "
-            "if you trust the file, load it yourself with weights_only=False and pass the "
-            "dict") from None
-
-
 def _near(name, names) -> str:
     close = difflib.get_close_matches(name, names, n=3)
     return f"; closest: {', '.join(close)}" if close else ""
 
 
-def _params(state_dict, names, leaves, convert):
-    if convert is not None:
-        return convert(state_dict)
+def _identity(flax_name, value):
+    return value
+
+
+def _converter(convert, flax_names, leaves):
+    """``convert`` checked: a function ``(flax_name, value) -> value``; None only for a
+    template without Flax kernels (whose torch layout differs)."""
+    if convert is None:
+        kernels = [n for n, leaf in zip(flax_names, leaves)
+                   if n.rsplit(".", 1)[-1] == "kernel" and len(np.shape(leaf)) >= 2]
+        if kernels:
+            raise TorchCheckpointError(
+                f"params_template has {len(kernels)} Flax kernel(s) ({', '.join(kernels[:3])}"
+                f"{', ...' if len(kernels) > 3 else ''}), laid out unlike torch's weights (a "
+                "square Dense kernel would load transposed, without a shape error): pass "
+                "convert=oss.torch_to_flax_layout (or convert=lambda name, x: x for kernels "
+                "stored in torch's layout)")
+        return _identity
+    if not callable(convert):
+        raise ConfigError(f"convert={convert!r} must be a function (flax_name, value) -> value, "
+                          "such as oss.torch_to_flax_layout")
+    try:
+        inspect.signature(convert).bind("name", None)
+    except TypeError:
+        raise ConfigError(f"convert={convert!r} must take (flax_name, value): it is called for "
+                          "each parameter and each of its optimizer slots, e.g. "
+                          "oss.torch_to_flax_layout") from None
+    except ValueError:  # no signature to inspect (a builtin): call it as it is
+        pass
+    return convert
+
+
+def _converted(convert, flax_name, value, name, what, template):
+    """``convert(flax_name, value)`` as an array of the template's shape, else an error."""
+    out = np.asarray(convert(flax_name, value))
+    if tuple(out.shape) == tuple(template.shape):
+        return jnp.asarray(out, dtype=template.dtype)
+    mine = "the template" if what == "the checkpoint" else "this optimizer"
+    if convert is _identity:
+        hint = " (a Flax layout? pass convert=oss.torch_to_flax_layout)" \
+            if what == "the checkpoint" else ""
+        raise TorchCheckpointError(f"parameter {name!r}: {what} has shape {tuple(value.shape)}, "
+                                   f"{mine} {tuple(template.shape)}{hint}")
+    raise TorchCheckpointError(
+        f"parameter {name!r} (Flax {flax_name!r}): {what} has shape {tuple(value.shape)}, "
+        f"{tuple(out.shape)} after convert, {mine} {tuple(template.shape)}")
+
+
+def _params(state_dict, names, flax_names, leaves, convert):
     out = []
-    for name, leaf in zip(names, leaves):
+    for name, flax_name, leaf in zip(names, flax_names, leaves):
         if name not in state_dict:
             raise TorchCheckpointError(f"parameter {name!r} is not in the checkpoint's state_dict "
                                        f"({len(state_dict)} keys){_near(name, list(state_dict))}")
-        value = _numpy(state_dict[name])
-        if tuple(value.shape) != tuple(leaf.shape):
-            raise TorchCheckpointError(
-                f"parameter {name!r}: the checkpoint has shape {tuple(value.shape)}, the template "
-                f"{tuple(leaf.shape)} (a Flax layout? convert the state_dict with "
-                "optax_selfsup.models.transfer and pass convert=)")
-        out.append(jnp.asarray(value, dtype=leaf.dtype))
+        out.append(_converted(convert, flax_name, _numpy(state_dict[name]), name,
+                              "the checkpoint", leaf))
     return out
 
 
-def _optimizer_names(optimizer, state_dict, names, param_order):
+def _optimizer_names(groups, state_dict, names, param_order):
     """The parameter name of each index of the torch optimizer state."""
-    groups = optimizer["param_groups"]
     indices = [i for g in groups for i in g["params"]]
     if param_order is None and all("param_names" in g for g in groups):
         param_order = [n for g in groups for n in g["param_names"]]
@@ -134,6 +160,13 @@ def _optimizer_names(optimizer, state_dict, names, param_order):
     return {n: (i, group_of[i]) for n, i in zip(param_order, indices)}
 
 
+def _without_schedule_keys(group):
+    """A param group without what schedulers add (``initial_lr``; MMEngine's momentum
+    schedulers keep ``momentum`` next to an Adam group's ``betas``): torch's own keys."""
+    return {k: v for k, v in group.items() if not str(k).startswith("initial_")
+            and not (k == "momentum" and "betas" in group)}
+
+
 def _update_iterations(plan, it):
     """Global iterations < ``it`` at which the optimizer stepped (without fp16 skips)."""
     k, hooks = plan.hooks.update_interval, plan.hooks
@@ -147,18 +180,7 @@ def _update_iterations(plan, it):
     return its[is_update]
 
 
-def _check_group(name, group, hparams, rule_name):
-    for key in _FIXED_KEYS:
-        if key in group and key in hparams:
-            ours, theirs = hparams[key], group[key]
-            if isinstance(ours, (bool, int, float)) and isinstance(theirs, (bool, int, float)):
-                if not np.isclose(float(ours), float(theirs), rtol=1e-6, atol=0.0):
-                    raise TorchCheckpointError(
-                        f"parameter {name!r}: the checkpoint's {rule_name} group has "
-                        f"{key}={theirs!r}, this config gives {key}={ours!r}")
-
-
-def _slots(name, torch_state, template_slots, rule_name):
+def _slots(name, flax_name, torch_state, template_slots, rule_name, torch_shape, convert):
     theirs = {k for k in torch_state if k != "step"}
     ours = set(template_slots)
     if torch_state and theirs != ours:
@@ -172,11 +194,9 @@ def _slots(name, torch_state, template_slots, rule_name):
             out[key] = template
             continue
         value = _numpy(torch_state[key])
-        if tuple(value.shape) != tuple(template.shape):
-            raise TorchCheckpointError(f"parameter {name!r}: slot {key!r} has shape "
-                                       f"{tuple(value.shape)}, this optimizer "
-                                       f"{tuple(template.shape)}")
-        out[key] = jnp.asarray(value, dtype=template.dtype)
+        # laid out as its parameter: the same conversion (scalar slots as they are)
+        fn = convert if tuple(value.shape) == torch_shape else _identity
+        out[key] = _converted(fn, flax_name, value, name, f"slot {key!r}", template)
     return out
 
 
@@ -196,44 +216,50 @@ def from_torch_checkpoint(path_or_checkpoint, cfg: dict, params_template, *,
                           steps_per_epoch: int | None = None, name_map="default",
                           param_order=None, convert=None, layout=None) -> Resumed:
     """Params and optimizer state of ``build_optimizer(cfg, params, steps_per_epoch=...)``
-    continuing the torch run an mmcv 1.x checkpoint (a path or the loaded dict) stopped.
+    continuing the torch run an mmcv 1.x or MMEngine checkpoint (a path or the loaded
+    dict) stopped.
 
     Args:
-      path_or_checkpoint: a ``.pth`` path or ``{'meta', 'state_dict', 'optimizer'}``.
-      params_template: the Flax params (their tree, shapes and dtypes are kept).
+      path_or_checkpoint: a ``.pth`` path or ``{'meta', 'state_dict', 'optimizer'}`` (and,
+        from MMEngine's ``Runner``, ``'param_schedulers'``, ``'message_hub'``).
+      cfg: the config the torch run was trained with (MMSelfSup 0.x for mmcv checkpoints,
+        MMEngine's for MMEngine checkpoints).
+      params_template: the params (their tree, shapes and dtypes are kept).
       param_order: the names of the torch optimizer's parameters in order, when the
         state_dict's parameter order is not it (frozen parameters left out of it...).
-      convert: ``state_dict -> params`` for trees in another layout (Flax kernels).
+      convert: ``(flax_name, torch_value) -> value`` applied to every parameter and to
+        each of its optimizer slots shaped like it: ``oss.torch_to_flax_layout`` for
+        Flax trees (``flax_name`` is the template leaf's dotted path). Needed when the
+        template has Flax ``kernel`` leaves.
       layout: ``build_optimizer``'s ``layout=``: the state of that transformation (e.g.
         ``'flat'``: ``oss.convert_state`` of the per-tensor one); the params stay a tree.
     """
-    ckpt = (load_torch_checkpoint(path_or_checkpoint)
-            if isinstance(path_or_checkpoint, (str, os.PathLike)) else path_or_checkpoint)
-    for key in ("meta", "state_dict", "optimizer"):
-        if key not in ckpt:
-            raise TorchCheckpointError(f"not an mmcv checkpoint: no {key!r} (keys: "
-                                       f"{sorted(ckpt)}); expected meta, state_dict, optimizer")
-    meta = dict(ckpt["meta"])
-    if "iter" not in meta:
-        raise TorchCheckpointError(f"the checkpoint's meta has no 'iter' (keys: {sorted(meta)})")
-    it = int(meta["iter"])
+    run = read_torch_checkpoint(path_or_checkpoint)
+    it, source = run.iteration, run.source
     template = unbox(params_template)
     leaves, treedef = jax.tree.flatten(template)
+    flax_names = leaf_names(template)
     names = torch_names(template, name_map)
-    params = _params(ckpt["state_dict"], names, leaves, convert)
-    params = params if convert is not None else jax.tree.unflatten(treedef, params)
+    convert = _converter(convert, flax_names, leaves)
+    params = jax.tree.unflatten(treedef, _params(run.state_dict, names, flax_names, leaves,
+                                                 convert))
     plan = plan_optimizer(cfg, params, steps_per_epoch=steps_per_epoch, name_map=name_map)
+    check_optimizer_type(plan.rule, [_without_schedule_keys(g) for g in run.param_groups],
+                         source)
+    by_name = _optimizer_names(run.param_groups, run.state_dict, names, param_order)
+    if run.format == "mmengine":
+        check_mmengine_run(run, plan, cfg, by_name, names)
     tx = build_optimizer(cfg, params, steps_per_epoch=steps_per_epoch, name_map=name_map)
-    state = tx.init(params)
+    state = jax.jit(tx.init)(params)  # one compilation, not one per op of the schedules
 
-    by_name = _optimizer_names(ckpt["optimizer"], ckpt["state_dict"], names, param_order)
-    torch_states = ckpt["optimizer"]["state"]
+    torch_states = run.states
     updates = _update_iterations(plan, it)
     last_was_update = it > 0 and len(updates) > 0 and int(updates[-1]) == it - 1
-    scaler = (meta.get("fp16") or {}).get("loss_scaler")
+    scaler = run.loss_scaler
     if plan.hooks.loss_scale is not None and scaler is None and it > 0:
-        raise TorchCheckpointError("the config uses fp16 loss scaling but the checkpoint's meta "
-                                   "has no fp16.loss_scaler (the GradScaler state mmcv saves)")
+        raise TorchCheckpointError(f"{source}: the config uses fp16 loss scaling but the "
+                                   "checkpoint has no GradScaler state (it would be in "
+                                   f"{run.scaler_key}): it was written without one")
 
     def optimizer_state(s: TorchOptimizerState) -> TorchOptimizerState:
         slot_leaves = treedef.flatten_up_to(s.slots)
@@ -245,9 +271,12 @@ def from_torch_checkpoint(path_or_checkpoint, cfg: dict, params_template, *,
                 slots.append(slot_leaves[i])
                 continue
             index, group = by_name[name]
-            _check_group(name, group, plan.hparams[i], plan.rule.name)
+            fixed = {k: v for k, v in plan.hparams[i].items() if k not in plan.schedules}
+            check_group(name, group, fixed, plan.rule.name)
             ts = torch_states.get(index, torch_states.get(str(index), {}))
-            slots.append(_slots(name, ts, slot_leaves[i], plan.rule.name))
+            torch_shape = tuple(np.shape(run.state_dict[name]))
+            slots.append(_slots(name, flax_names[i], ts, slot_leaves[i], plan.rule.name,
+                                torch_shape, convert))
             if step_leaves[i] is None:
                 steps.append(None)
                 continue
@@ -272,6 +301,10 @@ def from_torch_checkpoint(path_or_checkpoint, cfg: dict, params_template, *,
         if isinstance(node, AccumulateState):
             return node._replace(count=jnp.asarray(it, node.count.dtype),
                                  updated=jnp.asarray(last_was_update))
+        if isinstance(node, LossDivisorState):  # fp16: what the next loss is divided by
+            return node._replace(loss_divisor=group_divisor(
+                it, plan.hooks.update_interval, plan.clock.max_iters,
+                plan.hooks.flush_remainder))
         if isinstance(node, SkipFrozenState):
             return node._replace(count=jnp.asarray(it, node.count.dtype))
         if isinstance(node, LossScaleState) and scaler is not None:
@@ -290,4 +323,4 @@ def from_torch_checkpoint(path_or_checkpoint, cfg: dict, params_template, *,
         other = build_optimizer(cfg, params, steps_per_epoch=steps_per_epoch, name_map=name_map,
                                 layout=layout)
         opt_state = convert_state(opt_state, jax.eval_shape(other.init, params))
-    return Resumed(params, opt_state, it, meta)
+    return Resumed(params, opt_state, it, run.meta)

@@ -1,18 +1,25 @@
 """Checkpoints of params and optimizer state with orbax, refused when they do not fit.
 
-A checkpoint is one orbax step directory holding three items: ``params`` and
-``opt_state`` (``ocp.args.StandardSave``: plain pytrees of arrays, any sharding)
-and ``extra`` (JSON: the epoch, a data-loader position, whatever the run needs).
+A checkpoint is one orbax step directory holding the items ``params`` and
+``opt_state`` (``ocp.args.StandardSave``: plain pytrees of arrays, any sharding),
+``extra`` (JSON: the epoch, a data-loader position, whatever the run needs) and
+``optimizer`` (JSON: the optimizer record, ``record.py``).
 The optimizer state carries the whole run position (the global iteration, the
 accumulation buffer of an unfinished group, the loss scale, per-parameter step
 counts), so a run restored at any iteration continues bit for bit.
 
 ``restore_checkpoint`` takes templates (``tx.init(params)`` and the params, real
 arrays or ``jax.ShapeDtypeStruct``; their shardings are the restored arrays'
-shardings) and, before loading anything, compares the checkpoint's metadata with
-them (``check_compatible``): another optimizer, accumulation, loss scaling,
-clipping, frozen-layer setting or parameter tree is refused with a message that
-names what differs, never loaded into the wrong slots.
+shardings) and, before loading anything, compares the checkpoint's optimizer
+record with the config (``config=``) and its metadata with the templates
+(``check_compatible``): another optimizer, accumulation, loss scaling, clipping,
+frozen-layer setting or parameter tree is refused with a message that names what
+differs, never loaded into the wrong slots.
+
+Saving is synchronous (the call returns when the step is on disk, as before) and
+checks its arguments before orbax starts: a failed save leaves no half-written
+step and no background thread behind. A step folder without its items (an empty
+or half-copied folder) is skipped by ``latest_step`` with a warning.
 
 Raw trees (orbax restored without a target, or ``flax.serialization.to_state_dict``)
 are nested dicts and lists; ``state_from_raw(template, raw)`` gives them the
@@ -22,39 +29,29 @@ template's NamedTuples back.
 from __future__ import annotations
 
 import os
+import shutil
+import threading
+import time
+import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..layout import is_flat
 from ..pytrees import unbox
-from ..transforms.accumulate import AccumulateState
-from ..transforms.clip import ClipState
-from ..transforms.clocked import ClockedState
-from ..transforms.flat_optimizer import FlatOptimizerState, LayoutRef
-from ..transforms.frozen import SkipFrozenState
-from ..transforms.loss_scale import LossScaleState
-from ..transforms.torch_optimizer import TorchOptimizerState
+from .compatible import check_compatible, state_from_raw  # noqa: F401 (re-exported)
+from .errors import CheckpointError, CheckpointMismatch, CheckpointWarning  # noqa: F401
+from .files import (
+    check_json_files,
+    check_leaves,
+    directory_of,
+    jsonable,
+    missing_items,
+    read_json,
+    step_numbers,
+)
+from .record import RECORD_ITEM, check_record, make_record
 
-# what each optax_selfsup state holds, in the words of a refusal message
-STATE_KINDS = {
-    ClockedState: "a global iteration clock",
-    AccumulateState: "an accumulation buffer (optimizer_config.update_interval)",
-    SkipFrozenState: "frozen-layer bookkeeping (optimizer_config.frozen_layers_cfg)",
-    LossScaleState: "a loss scale (fp16)",
-    ClipState: "a gradient-clipping norm (optimizer_config.grad_clip)",
-    TorchOptimizerState: "optimizer slots",
-    FlatOptimizerState: "optimizer slots on the flat layout (build_optimizer(layout='flat'); "
-                        "oss.convert_state moves a state between the layouts)",
-}
-_BY_FIELDS = {frozenset(cls._fields): cls.__name__ for cls in STATE_KINDS}
-_KIND = {cls.__name__: text for cls, text in STATE_KINDS.items()}
-_SHOWN = 5  # differing paths named per kind of difference
-_ITEMS = ("params", "opt_state", "extra")  # the item directories of a step
-
-
-class CheckpointMismatch(ValueError):
-    """A checkpoint's params or optimizer state do not fit the templates given."""
+_RECORD_FILE = "optimizer.json"
 
 
 class Restored(NamedTuple):
@@ -64,224 +61,193 @@ class Restored(NamedTuple):
     extra: dict
 
 
-# ----------------------------------------------------------------------------- layouts
-
-
-def _is_namedtuple(x) -> bool:
-    return isinstance(x, tuple) and hasattr(x, "_fields")
-
-
-def _leaf_spec(x) -> tuple:
-    shape = getattr(x, "shape", None)
-    dtype = getattr(x, "dtype", None)
-    if shape is None or dtype is None:
-        x = np.asarray(x)
-        shape, dtype = x.shape, x.dtype
-    return tuple(int(d) for d in shape), np.dtype(dtype).name
-
-
-def layout(tree) -> tuple[dict, dict]:
-    """``({path: (shape, dtype name)}, {path: state type name})`` of a live, raw or
-    metadata tree, paths in the state-dict form (NamedTuple fields and sequence
-    indices as keys, joined by '.'). Raw dicts are recognised as optax_selfsup
-    states by their field names."""
-    tree = getattr(tree, "tree", tree)  # orbax TreeMetadata
-    leaves: dict = {}
-    types: dict = {}
-
-    def walk(x, path):
-        if x is None:
-            return
-        if isinstance(x, LayoutRef):  # static: no leaves
-            return
-        if is_flat(x):
-            items = list(x.items())
-        elif _is_namedtuple(x):
-            types[path] = type(x).__name__
-            items = [(f, getattr(x, f)) for f in x._fields]
-        elif isinstance(x, dict):
-            if frozenset(map(str, x)) in _BY_FIELDS:
-                types[path] = _BY_FIELDS[frozenset(map(str, x))]
-            items = list(x.items())
-        elif isinstance(x, (list, tuple)):
-            items = list(enumerate(x))
-        else:
-            leaves[path] = _leaf_spec(x)
-            return
-        for key, value in items:
-            walk(value, f"{path}.{key}" if path else str(key))
-
-    walk(unbox(tree), "")
-    return leaves, types
-
-
-def _spec_text(spec) -> str:
-    shape, dtype = spec
-    return f"{dtype}[{','.join(map(str, shape))}]"
-
-
-def _slot_names(leaves: dict, types: dict) -> set:
-    """The per-parameter slot names (torch's state names) under every optimizer state."""
-    names = set()
-    for root, name in types.items():
-        if name not in (TorchOptimizerState.__name__, FlatOptimizerState.__name__):
-            continue
-        prefix = f"{root}.slots." if root else "slots."
-        if name == FlatOptimizerState.__name__:  # slots.<name>.<dtype>
-            names |= {p[len(prefix):].split(".", 1)[0] for p in leaves if p.startswith(prefix)}
-        else:
-            names |= {p.rsplit(".", 1)[-1] for p in leaves if p.startswith(prefix)}
-    return names
-
-
-def _differences(ours: tuple, theirs: tuple, what: str) -> list[str]:
-    (our_leaves, our_types), (their_leaves, their_types) = ours, theirs
-    mine = "the params template" if what == "params" else f"this {what}"
-    lines = []
-    ours_t, theirs_t = set(our_types.values()), set(their_types.values())
-    for name in sorted(theirs_t - ours_t):
-        lines.append(f"the checkpoint's {what} has {_KIND.get(name, name)} ({name}); "
-                     f"{mine} has none")
-    for name in sorted(ours_t - theirs_t):
-        lines.append(f"{mine} has {_KIND.get(name, name)} ({name}); "
-                     f"the checkpoint's has none")
-    ours_s, theirs_s = _slot_names(our_leaves, our_types), _slot_names(their_leaves, their_types)
-    if ours_s != theirs_s:
-        lines.append(f"the checkpoint's optimizer keeps {', '.join(sorted(theirs_s)) or 'no'} "
-                     f"slots per parameter; this one keeps {', '.join(sorted(ours_s)) or 'none'} "
-                     "(another optimizer type or momentum setting)")
-    missing = [p for p in our_leaves if p not in their_leaves]
-    extra = [p for p in their_leaves if p not in our_leaves]
-    if missing:
-        lines.append(f"{len(missing)} path(s) of {mine} are not in the checkpoint: "
-                     + ", ".join(missing[:_SHOWN]) + (", ..." if len(missing) > _SHOWN else ""))
-    if extra:
-        lines.append(f"{len(extra)} path(s) in the checkpoint are not in {mine}: "
-                     + ", ".join(extra[:_SHOWN]) + (", ..." if len(extra) > _SHOWN else ""))
-    changed = [p for p in our_leaves if p in their_leaves and our_leaves[p] != their_leaves[p]]
-    for p in changed[:_SHOWN]:
-        lines.append(f"{p}: checkpoint {_spec_text(their_leaves[p])}, "
-                     f"{mine} {_spec_text(our_leaves[p])}")
-    if len(changed) > _SHOWN:
-        lines.append(f"... and {len(changed) - _SHOWN} more leaves with another shape or dtype")
-    return lines
-
-
-def check_compatible(template, restored_or_metadata, *, what: str = "optimizer state",
-                     source: str = "the checkpoint") -> None:
-    """Raise ``CheckpointMismatch`` unless both trees have the same state types, slot
-    names, paths, shapes and dtypes. ``restored_or_metadata``: a live tree, a raw one
-    (nested dicts / lists) or orbax metadata (``CheckpointManager.item_metadata``)."""
-    lines = _differences(layout(template), layout(restored_or_metadata), what)
-    if lines:
-        raise CheckpointMismatch(f"{source} does not fit: its {what} belongs to another "
-                                 "config or parameter tree; refusing to load it:\n  - "
-                                 + "\n  - ".join(lines))
-
-
-def _as_state_dict(raw, template):
-    """Lists in ``raw`` where the template has tuples -> flax's {'0': ...} dicts."""
-    if _is_namedtuple(template) or isinstance(template, dict):
-        keys = template._fields if _is_namedtuple(template) else template.keys()
-        get = (lambda k: getattr(template, k)) if _is_namedtuple(template) else template.get
-        return {str(k): _as_state_dict(raw[str(k)] if str(k) in raw else raw[k], get(k))
-                for k in keys} if isinstance(raw, dict) else raw
-    if isinstance(template, (list, tuple)) and isinstance(raw, (list, tuple, dict)):
-        items = raw if isinstance(raw, (list, tuple)) else [raw[str(i)] for i in range(len(raw))]
-        return {str(i): _as_state_dict(r, t) for i, (r, t) in enumerate(zip(items, template))}
-    return raw
-
-
-def state_from_raw(template, raw):
-    """A raw tree (orbax restored without a target, ``flax.serialization.to_state_dict``,
-    ``msgpack_restore``) in ``template``'s structure and types, after ``check_compatible``.
-    Equivalent to ``flax.serialization.from_state_dict(template, raw)`` except that orbax's
-    lists (optax.chain tuples) are accepted too."""
-    from flax import serialization
-
-    check_compatible(template, raw, source="the raw tree")
-    return serialization.from_state_dict(template, _as_state_dict(raw, template))
-
-
-# ----------------------------------------------------------------------------- orbax
-
-
-def _manager(directory, max_to_keep=None, create=True):
+def _manager(path, create=True):
     import orbax.checkpoint as ocp
 
-    options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=create)
-    handlers = dict(params=ocp.StandardCheckpointHandler(),
-                    opt_state=ocp.StandardCheckpointHandler(),
-                    extra=ocp.JsonCheckpointHandler())
-    return ocp.CheckpointManager(os.path.abspath(os.fspath(directory)), options=options,
-                                 item_handlers=handlers)
+    # synchronous: save_checkpoint waits for the write anyway, and a failed asynchronous
+    # save leaves orbax's threads waiting minutes for signals that never come. No
+    # max_to_keep: orbax would count an empty step folder as a step and delete a real one
+    options = ocp.CheckpointManagerOptions(create=create, enable_async_checkpointing=False)
+    handlers = {"params": ocp.StandardCheckpointHandler(),
+                "opt_state": ocp.StandardCheckpointHandler(),
+                "extra": ocp.JsonCheckpointHandler(),
+                RECORD_ITEM: ocp.JsonCheckpointHandler(filename=_RECORD_FILE)}
+    return ocp.CheckpointManager(path, options=options, item_handlers=handlers)
+
+
+def _first_line(err) -> str:
+    """The error's first line, without tensorstore's spec dump (the file names stay)."""
+    text = str(err).strip().splitlines()
+    line = text[0].split(" [tensorstore_spec=")[0] if text else ""
+    return f"{type(err).__name__}: {line[:600]}"
+
+
+def _check_step(step, what) -> int:
+    integer = isinstance(step, (int, np.integer)) or (
+        getattr(step, "shape", None) == () and np.issubdtype(getattr(step, "dtype", float),
+                                                              np.integer))
+    if isinstance(step, (bool, np.bool_)) or not integer or int(step) < 0:
+        raise CheckpointError(f"{what}: step={step!r} must be an int >= 0")
+    return int(step)
 
 
 def save_checkpoint(directory, step: int, *, params, opt_state, extra: dict | None = None,
-                    max_to_keep: int | None = None, overwrite: bool = False) -> str:
-    """Write ``params``, ``opt_state`` and ``extra`` (JSON-serialisable) as step ``step``
-    of ``directory``; keep the ``max_to_keep`` newest steps (None: all). A step that
-    exists already is an error unless ``overwrite``. Returns the step directory. Every
-    process calls it in a multi-host run."""
+                    config: dict | None = None, max_to_keep: int | None = None,
+                    overwrite: bool = False) -> str:
+    """Write ``params``, ``opt_state`` and ``extra`` (JSON values; NumPy scalars are
+    converted) as step ``step`` of ``directory``, with the optimizer record of
+    ``config`` (the config the optimizer was built from: its ``optimizer.type`` and
+    ``update_interval`` are checked at restore). Keeps the ``max_to_keep`` newest steps
+    (None: all). A step that exists already is an error unless ``overwrite``. Returns
+    the step directory. Every process calls it in a multi-host run."""
     import orbax.checkpoint as ocp
 
-    if isinstance(step, bool) or int(step) != step or step < 0:
-        raise ValueError(f"save_checkpoint: step={step!r} must be an int >= 0")
-    with _manager(directory, max_to_keep) as mngr:
-        if int(step) in mngr.all_steps():
-            if not overwrite:
-                raise FileExistsError(f"save_checkpoint: {directory} already holds step {step}; "
-                                      "pass overwrite=True to replace it")
-            mngr.delete(int(step))
-        mngr.save(int(step), args=ocp.args.Composite(
-            params=ocp.args.StandardSave(unbox(params)),
-            opt_state=ocp.args.StandardSave(unbox(opt_state)),
-            extra=ocp.args.JsonSave(dict(extra or {}))), force=True)
-        mngr.wait_until_finished()
-    return os.path.join(os.path.abspath(os.fspath(directory)), str(int(step)))
+    step = _check_step(step, "save_checkpoint")
+    if max_to_keep is not None and (isinstance(max_to_keep, bool) or
+                                    not isinstance(max_to_keep, int) or max_to_keep < 1):
+        raise CheckpointError(f"save_checkpoint: max_to_keep={max_to_keep!r} must be an "
+                              "int >= 1 or None")
+    path = directory_of(directory, "save_checkpoint")
+    if extra is not None and not isinstance(extra, dict):
+        raise CheckpointError(f"save_checkpoint: extra must be a dict, got "
+                              f"{type(extra).__name__}")
+    extra = jsonable(dict(extra or {}))
+    params, opt_state = unbox(params), unbox(opt_state)
+    check_leaves(params, "params")
+    check_leaves(opt_state, "opt_state")
+    record = make_record(opt_state, config)
+    step_dir = os.path.join(path, str(step))
+    if os.path.isdir(step_dir) and not overwrite:
+        raise FileExistsError(f"save_checkpoint: {directory} already holds step {step}; "
+                              "pass overwrite=True to replace it")
+    before = set(os.listdir(path)) if os.path.isdir(path) else set()
+    threads = set(threading.enumerate())
+    try:
+        with _manager(path) as mngr:
+            if os.path.isdir(step_dir):
+                if step in mngr.all_steps():
+                    mngr.delete(step)
+                else:
+                    shutil.rmtree(step_dir)
+            mngr.save(step, args=ocp.args.Composite(
+                params=ocp.args.StandardSave(params),
+                opt_state=ocp.args.StandardSave(opt_state),
+                extra=ocp.args.JsonSave(extra),
+                **{RECORD_ITEM: ocp.args.JsonSave(record)}), force=True)
+            mngr.wait_until_finished()
+    except Exception as err:
+        _settle(threads)
+        _remove_partial(path, step, before)
+        raise CheckpointError(f"save_checkpoint: writing step {step} to {directory} failed "
+                              f"({_first_line(err)})") from err
+    if max_to_keep is not None:
+        _prune(path, max_to_keep)
+    return step_dir
+
+
+def _prune(path, max_to_keep):
+    """Delete all but the ``max_to_keep`` newest complete steps (incomplete step folders
+    are neither counted nor touched)."""
+    import jax
+
+    if jax.process_index() != 0:
+        return
+    complete = [s for s in step_numbers(path) if not missing_items(os.path.join(path, str(s)))]
+    for old in complete[:-max_to_keep]:
+        shutil.rmtree(os.path.join(path, str(old)))
+
+
+def _settle(threads, timeout=30.0):
+    """Wait (at most ``timeout`` seconds) for the threads a failed save started: orbax
+    writes the items concurrently, and one item's failure does not stop the others."""
+    deadline = time.monotonic() + timeout
+    for thread in set(threading.enumerate()) - threads:
+        if thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def _remove_partial(path, step, before):
+    """The temporary folders of a failed save of ``step`` (orbax writes the step in
+    ``<step>.orbax-checkpoint-tmp...`` and renames it when complete)."""
+    import jax
+
+    if jax.process_index() != 0 or not os.path.isdir(path):
+        return
+    for name in set(os.listdir(path)) - before:
+        if name.startswith(f"{step}.orbax-checkpoint-tmp"):
+            shutil.rmtree(os.path.join(path, name), ignore_errors=True)
+
+
+def _complete_steps(path, what) -> list[int]:
+    """The complete steps of ``path``; incomplete step folders are named in a warning."""
+    steps = step_numbers(path)
+    complete = [s for s in steps if not missing_items(os.path.join(path, str(s)))]
+    skipped = sorted(set(steps) - set(complete))
+    if skipped:
+        warnings.warn(f"{what}: {path} has incomplete step folder(s) {skipped} (without "
+                      f"{', '.join(missing_items(os.path.join(path, str(skipped[-1]))))}: "
+                      "an interrupted copy or not a checkpoint); skipped", CheckpointWarning,
+                      stacklevel=3)
+    return complete
 
 
 def latest_step(directory) -> int | None:
-    """The newest step saved in ``directory``, None when it holds none (or does not exist)."""
-    if not os.path.isdir(directory):
-        return None
-    with _manager(directory, create=False) as mngr:
-        return mngr.latest_step()
+    """The newest complete step saved in ``directory``, None when it holds none (or does
+    not exist). Incomplete step folders are skipped with a ``CheckpointWarning``."""
+    path = directory_of(directory, "latest_step")
+    complete = _complete_steps(path, "latest_step")
+    return max(complete) if complete else None
 
 
-def restore_checkpoint(directory, *, params, opt_state, step: int | None = None) -> Restored:
-    """Step ``step`` (default: the latest) of ``directory`` into the templates ``params``
-    and ``opt_state`` (``tx.init(params)``; arrays or ``jax.ShapeDtypeStruct``, whose
-    shardings the restored arrays get). Refuses (``CheckpointMismatch``) a checkpoint
-    whose params or optimizer state differ from the templates, naming what differs."""
+def restore_checkpoint(directory, *, params, opt_state, step: int | None = None,
+                       config: dict | None = None) -> Restored:
+    """Step ``step`` (default: the latest complete one) of ``directory`` into the templates
+    ``params`` and ``opt_state`` (``tx.init(params)``; arrays or ``jax.ShapeDtypeStruct``,
+    whose shardings the restored arrays get). ``config``: the config the optimizer was
+    built from, compared with the checkpoint's optimizer record. Refuses
+    (``CheckpointMismatch``) a checkpoint whose optimizer, params or optimizer state
+    differ, naming what differs; ``CheckpointError`` for a damaged step."""
     import orbax.checkpoint as ocp
 
-    if not os.path.isdir(directory):
+    path = directory_of(directory, "restore_checkpoint")
+    if not os.path.isdir(path):
         raise FileNotFoundError(f"restore_checkpoint: no checkpoint directory {directory!r}")
-    with _manager(directory, create=False) as mngr:
-        steps = mngr.all_steps()
-        if step is None:
-            if not steps:
-                raise FileNotFoundError(f"restore_checkpoint: {directory!r} holds no checkpoint")
-            step = max(steps)
-        elif step not in steps:
-            raise FileNotFoundError(f"restore_checkpoint: {directory!r} has no step {step}; "
-                                    f"saved steps: {sorted(steps)}")
-        meta = mngr.item_metadata(step)
-        step_dir = os.path.join(os.path.abspath(os.fspath(directory)), str(step))
-        found = [k for k in _ITEMS if os.path.isdir(os.path.join(step_dir, k))]
-        if "params" not in found or "opt_state" not in found:
-            raise CheckpointMismatch(f"{directory} step {step} is not an optax_selfsup "
-                                     f"checkpoint: it holds the items {found}, expected "
-                                     "params, opt_state and extra")
-        source = f"the checkpoint {directory} step {step}"
-        params, opt_state = unbox(params), unbox(opt_state)
-        check_compatible(params, meta["params"], what="params", source=source)
-        check_compatible(opt_state, meta["opt_state"], source=source)
-        args = dict(params=ocp.args.StandardRestore(params),
-                    opt_state=ocp.args.StandardRestore(opt_state))
-        if "extra" in found:
-            args["extra"] = ocp.args.JsonRestore()
-        out = mngr.restore(step, args=ocp.args.Composite(**args))
-    extra = out["extra"] if "extra" in found else {}
+    if step is None:
+        complete = _complete_steps(path, "restore_checkpoint")
+        if not complete:
+            raise FileNotFoundError(f"restore_checkpoint: {directory!r} holds no complete "
+                                    f"checkpoint (step folders: {step_numbers(path)})")
+        step = max(complete)
+    step = _check_step(step, "restore_checkpoint")
+    step_dir = os.path.join(path, str(step))
+    if step not in step_numbers(path):
+        raise FileNotFoundError(f"restore_checkpoint: {directory!r} has no step {step}; "
+                                f"saved steps: {step_numbers(path)}")
+    source = f"the checkpoint {directory} step {step}"
+    missing = missing_items(step_dir)
+    if missing:
+        found = sorted(os.listdir(step_dir))
+        raise CheckpointError(f"{source} is incomplete or not an optax_selfsup checkpoint: "
+                              f"it lacks {', '.join(missing)} (holds {found or 'nothing'}); "
+                              "expected the items params, opt_state and extra")
+    check_json_files(step_dir, source)
+    check_record(read_json(os.path.join(step_dir, RECORD_ITEM, _RECORD_FILE)), config, source)
+    params, opt_state = unbox(params), unbox(opt_state)
+    has_extra = os.path.isdir(os.path.join(step_dir, "extra"))
+    try:
+        with _manager(path, create=False) as mngr:
+            meta = mngr.item_metadata(step)
+            check_compatible(params, meta["params"], what="params", source=source)
+            check_compatible(opt_state, meta["opt_state"], source=source)
+            args = dict(params=ocp.args.StandardRestore(params),
+                        opt_state=ocp.args.StandardRestore(opt_state))
+            if has_extra:
+                args["extra"] = ocp.args.JsonRestore()
+            out = mngr.restore(step, args=ocp.args.Composite(**args))
+    except CheckpointError:
+        raise
+    except Exception as err:
+        raise CheckpointError(f"{source}: orbax could not read it ({_first_line(err)})") \
+            from err
+    extra = out["extra"] if has_extra else {}
     return Restored(int(step), out["params"], out["opt_state"], dict(extra or {}))

@@ -1,12 +1,20 @@
 """``optax-selfsup describe``: what every parameter of a built-in model gets from the config.
 
 One row per parameter, by its MMSelfSup (torch) name: base lr and momentum (what
-the schedules start from, after ``paramwise_options``, layer decay and the
+the schedules start from, after the parameter-wise rules, layer decay and the
 optimizer's defaults), weight decay, and the flags ``lars_exclude`` (LARS leaves
 the tensor's lr unscaled), ``fix_lr`` (SimSiamHook keeps its lr) and
-``frozen_until`` (the gradient is dropped at updates before this iteration,
-``optimizer_config.frozen_layers_cfg``). Parameters are only shaped, never
-computed, so this is quick for any model.
+``frozen_until`` (the gradient is dropped at updates before this iteration:
+``optimizer_config.frozen_layers_cfg``, or SwAVHook's in MMEngine configs).
+
+For an MMEngine config (MMSelfSup 1.x, MMPretrain) the rows are MMEngine's param
+groups, in the order its constructor builds them (``group``: a module's own
+parameters before its submodules'), with the keys the constructor copies into
+them (``lr_mult``, ``decay_mult``, ``layer_id``, ``lr_scale``), after a line
+naming the optimizer wrapper, the optimizer and the constructor. Norm layers and
+depthwise convolutions are found as ``build_optimizer`` finds them without
+``module=`` (docs/mmengine.md). Parameters are only shaped, never computed, so
+this is quick for any model.
 """
 
 from __future__ import annotations
@@ -53,10 +61,25 @@ def run(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         rows = describe(cfg, params)
+    if rows and "group" in rows[0]:  # an MMEngine config: its param groups, in its order
+        rows = sorted(rows, key=lambda r: r["group"])
+        print(_mmengine_header(cfg, rows))
     print(format_table(rows))
     for w in caught:  # e.g. paramwise rules that match no parameter of this model
         print(f"warning: {w.message}")
     return 0
+
+
+def _mmengine_header(cfg: dict, rows: list[dict]) -> str:
+    ow = cfg.get("optim_wrapper") or {}
+    opt = ow.get("optimizer") or {}
+    constructor = ow.get("constructor", "DefaultOptimWrapperConstructor")
+    count = len({r["group"] for r in rows})
+    extra = [f"{k}={ow[k]}" for k in ("loss_scale", "accumulative_counts", "clip_grad")
+             if k in ow]
+    return (f"{count} param group(s) of {len(rows)} parameters, as {constructor} builds them; "
+            f"{str(ow.get('type', 'OptimWrapper')).rpartition('.')[2]}"
+            f"{' (' + ', '.join(extra) + ')' if extra else ''}, {opt.get('type', '?')}")
 
 
 def add_arguments(parser) -> None:

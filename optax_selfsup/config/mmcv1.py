@@ -10,6 +10,7 @@ mmcv 1.7's lr and momentum updater hooks and optimizer hooks.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
@@ -25,10 +26,12 @@ from ..paramwise.regex_rules import (
     warn_unmatched,
 )
 from ..pytrees import unbox
+from ..registry import OPTIMIZERS
 from ..schedules.clock import Clock
 from ..schedules.schedule import parse_schedule
 from ..transforms.frozen import frozen_until
-from ..transforms.rule import IMPLEMENTATION_ARGS, check_arguments
+from ..transforms.grad_clip import GradClip
+from ..transforms.rule import IMPLEMENTATION_ARGS, Rule, check_arguments
 from ..transforms.torch_optimizer import resolve_rule
 from ..validation import NON_NEGATIVE, check_number, check_params
 from .mmcv1_hooks import parse_hooks, parse_simsiam
@@ -74,9 +77,18 @@ def _optimizer_config(cfg: dict) -> dict:
     if not isinstance(cfg, dict) or cfg.get("optimizer") is None:
         raise ConfigError("the config has no 'optimizer' (e.g. optimizer = dict(type='SGD', "
                           "lr=0.1, momentum=0.9))")
+    example = "e.g. optimizer = dict(type='SGD', lr=0.1, momentum=0.9)"
+    if not isinstance(cfg["optimizer"], Mapping):
+        raise ConfigError(f"optimizer={cfg['optimizer']!r} must be a dict of the optimizer's "
+                          f"type and arguments, got {type(cfg['optimizer']).__name__}; "
+                          f"{example}")
     opt = dict(cfg["optimizer"])
     if "type" not in opt:
-        raise ConfigError("optimizer: the key 'type' is required")
+        raise ConfigError(f"optimizer: the key 'type' is required; {example}")
+    if not isinstance(opt["type"], (str, Rule)):
+        raise ConfigError(f"optimizer.type={opt['type']!r} must be the name of an optimizer "
+                          f"(a string), got {type(opt['type']).__name__}; known: "
+                          f"{choices(OPTIMIZERS.names())}")
     return opt
 
 
@@ -84,7 +96,7 @@ def plan_mmcv1(cfg: dict, params, *, steps_per_epoch=None, name_map="default",
                schedules: bool = True) -> Plan:
     """Read the config for ``params``; ``schedules=False`` skips the clock and schedules
     (the per-parameter table needs neither, nor ``steps_per_epoch``)."""
-    params = unbox(params)
+    given, params = params, unbox(params)
     opt = _optimizer_config(cfg)
     names = torch_names(params, name_map)
     paramwise, opt = constructor_options(names, opt)
@@ -120,18 +132,26 @@ def plan_mmcv1(cfg: dict, params, *, steps_per_epoch=None, name_map="default",
         raise ConfigError(f"momentum_config is set but {rule.name} has no momentum or betas "
                           "to schedule; remove momentum_config or pick an optimizer with one")
     hooks = parse_hooks(cfg)
-    check_params(params)  # after every config check: config errors come first
+    check_params(given)  # after every config check: config errors come first
     fix_lr = [bool(g.get("fix_lr", False)) for g in groups]
     frozen = frozen_until(names, hooks.frozen_layers, "optimizer_config.frozen_layers_cfg")
     settings = [tuple(sorted({**h, "fix_lr": f, "frozen_until": n}.items(), key=str))
                 for h, f, n in zip(hparams, fix_lr, frozen)]
     shapes = [jnp.shape(x) for x in jax.tree.leaves(params)]
     warn_uneven_norm_layers(leaf_names(params), names, shapes, settings)
+    simsiam = parse_simsiam(cfg)
+    lr_override = None
+    if simsiam is not None and any(fix_lr) and clock is not None:
+        lr_override = (fix_lr, simsiam.lr, simsiam_active(simsiam, lr_schedule, clock))
+    schedules = {k: v for k, v in (("lr", lr_schedule), ("momentum", momentum_schedule))
+                 if v is not None}
     return Plan(
         names=names, rule=rule, clock=clock, hparams=hparams,
         fix_lr=fix_lr, frozen_until=frozen,
-        group_of=group_of, num_groups=num_groups, lr_schedule=lr_schedule,
-        momentum_schedule=momentum_schedule, hooks=hooks, simsiam=parse_simsiam(cfg))
+        group_of=group_of, num_groups=num_groups, schedules=schedules,
+        clip=GradClip.of(hooks.grad_clip), update_interval=hooks.update_interval,
+        flush_remainder=hooks.flush_remainder, loss_scale=hooks.loss_scale,
+        lr_override=lr_override, generation="mmcv1", frozen_layers=dict(hooks.frozen_layers))
 
 
 def check_per_group_options(schedule, names, num_groups: int) -> None:
@@ -161,7 +181,7 @@ def check_per_group_options(schedule, names, num_groups: int) -> None:
                 UserWarning, stacklevel=4)
 
 
-def simsiam_active(plan: Plan):
+def simsiam_active(settings, schedule, clock):
     """When the SimSiamHook's lr is in force, as a function of the iteration.
 
     Hook order (mmcv priorities): the lr hook runs before the SimSiamHook. With
@@ -170,12 +190,11 @@ def simsiam_active(plan: Plan):
     a by-iteration lr hook overrides it at once, and a by-epoch lr hook
     overrides it during warmup and, from ``it == W``, for the rest of that epoch.
     """
-    settings, schedule = plan.simsiam, plan.lr_schedule
     if not settings.adjust_by_epoch or schedule is None:
         return lambda it: jnp.asarray(True)
     if not schedule.by_epoch:
         return lambda it: jnp.asarray(False)
     if schedule.warmup is None:
         return lambda it: jnp.asarray(True)
-    w, spe = schedule.warmup.length, plan.clock.steps_per_epoch
+    w, spe = schedule.warmup.length, clock.steps_per_epoch
     return lambda it: (it >= w) & ((it // spe) != (w // spe))

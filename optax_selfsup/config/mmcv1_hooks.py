@@ -12,9 +12,17 @@ import dataclasses
 import math
 import numbers
 
+import numpy as np
+
 from ..errors import ConfigError
 from ..options import ITERATION_LIMIT_TEXT, Options
-from ..validation import ITERATION_LIMIT, is_concrete_number, kind_of, not_a_number
+from ..validation import (
+    ITERATION_LIMIT,
+    float32_problem,
+    is_concrete_number,
+    kind_of,
+    not_a_number,
+)
 
 HOOK_TYPES = ("OptimizerHook", "DistOptimizerHook", "GradientCumulativeOptimizerHook",
               "Fp16OptimizerHook", "GradAccumFp16OptimizerHook")
@@ -77,6 +85,7 @@ def _loss_scale(value, where):
         if not 0 < value < math.inf:
             raise ConfigError(f"{where}={value!r} must be a finite number > 0, 'dynamic' or "
                               "a dict")
+        _fits_float32(where, value)
         return dict(_SCALER_KEYS, init_scale=float(value), growth_factor=1.0, backoff_factor=1.0)
     if isinstance(value, dict):
         # torch GradScaler's checks: growth_factor > 1, backoff_factor < 1
@@ -89,11 +98,32 @@ def _loss_scale(value, where):
             backoff_factor=opts.number("backoff_factor", _SCALER_KEYS["backoff_factor"], low=0,
                                        low_open=True, high=1, high_open=True),
             growth_interval=opts.number("growth_interval", _SCALER_KEYS["growth_interval"],
-                                        integer=True, low=1))
+                                        integer=True, low=1, iterations=True))
         opts.finish()
+        for key in ("init_scale", "growth_factor", "backoff_factor"):
+            _fits_float32(f"{where}.{key}", out[key])
         return out
     raise ConfigError(f"{where}={value!r} must be 'dynamic', a number or a dict of "
                       f"GradScaler arguments ({', '.join(_SCALER_KEYS)})")
+
+
+_FLOAT32_CONSEQUENCE = dict(
+    init_scale="the scale is a float32 number: every scaled gradient would be inf or 0 and "
+               "no update would ever be applied (torch's GradScaler fails at its first "
+               "scale(): 'value cannot be converted to type float without overflow')",
+    growth_factor="the scale is a float32 number and could never grow (torch leaves it "
+                  "unchanged when growing would make it inf)",
+    backoff_factor="the scale is a float32 number: the first skipped step would set it to 0 "
+                   "and no update would be applied after that")
+
+
+def _fits_float32(where, value) -> None:
+    """A scale or factor without a positive finite float32 value, refused naming it."""
+    why = float32_problem(value)
+    if why:
+        key = where.rsplit(".", 1)[-1]
+        raise ConfigError(f"{where}={value!r} {why}; "
+                          f"{_FLOAT32_CONSEQUENCE.get(key, _FLOAT32_CONSEQUENCE['init_scale'])}")
 
 
 def parse_hooks(cfg: dict) -> HookSettings:
@@ -161,9 +191,12 @@ def parse_simsiam(cfg: dict) -> SimSiamSettings | None:
             continue
         opts = Options(hook, f"custom_hooks[{i}]")
         opts.get("type")
-        fix = opts.get("fix_pred_lr")
+        # upstream tests both by truth value: a string 'False' would act as True there
+        fix = opts.flag("fix_pred_lr")
         lr = opts.number("lr", low=0)
-        by_epoch = opts.get("adjust_by_epoch", True)
+        by_epoch = opts.get("adjust_by_epoch", True)  # upstream: None acts as False
+        if by_epoch is not None and not isinstance(by_epoch, (bool, np.bool_)):
+            opts.fail("adjust_by_epoch", by_epoch, "must be True, False or None")
         priority = opts.get("priority", "NORMAL")
         if priority in ("HIGHEST", "VERY_HIGH") or (isinstance(priority, int) and priority <= 10):
             opts.fail("priority", priority, "would run the SimSiamHook before the lr hook, "

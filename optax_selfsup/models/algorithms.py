@@ -139,3 +139,12 @@ def byol_update_target(model_state, params, momentum):
 def mae_loss_fn(model: MAE, params, model_state, batch, norm_pix: bool = True):
     prediction, mask = model.apply({"params": params}, batch["images"], batch["noise"])
     return mae_loss(prediction, batch["images"], mask, model.patch_size, norm_pix), model_state
+
+
+def apply_train(model: nn.Module, params, batch_stats, x, method=None):
+    """``model`` (or its ``method``) on ``x`` in training mode: ``(output, batch_stats)``,
+    the BatchNorm running statistics of the modules it ran updated (the others kept).
+    Each call normalises with the statistics of its own batch, like one torch forward."""
+    out, updates = model.apply({"params": params, "batch_stats": batch_stats}, x,
+                               method=method, mutable=["batch_stats"])
+    return out, {**batch_stats, **updates["batch_stats"]}

@@ -28,10 +28,11 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 
-def batch_norm(name: str, zero_init: bool = False) -> nn.BatchNorm:
-    """``torch.nn.BatchNorm{1,2}d`` in train mode: batch statistics, eps 1e-5, momentum 0.1."""
+def batch_norm(name: str, zero_init: bool = False, affine: bool = True) -> nn.BatchNorm:
+    """``torch.nn.BatchNorm{1,2}d`` in train mode: batch statistics, eps 1e-5, momentum 0.1;
+    ``affine=False``: no weight and bias (only the running statistics)."""
     return nn.BatchNorm(use_running_average=False, momentum=0.9, epsilon=1e-5,
-                        use_fast_variance=False, name=name,
+                        use_fast_variance=False, name=name, use_scale=affine, use_bias=affine,
                         scale_init=nn.initializers.zeros if zero_init else nn.initializers.ones)
 
 

@@ -5,10 +5,11 @@ Names: a Flax leaf ``params.<path>`` has the torch name ``name_map(params.<path>
 ``layer1_0`` to ``layer1.0`` ...). A ``batch_stats.<path>.mean`` / ``.var`` leaf
 is the BatchNorm's ``running_mean`` / ``running_var`` buffer of the same module.
 
-Layouts: a 4-d ``kernel`` is a convolution: torch ``(out, in, kh, kw)`` (OIHW) <->
-Flax ``(kh, kw, in, out)`` (HWIO); a 2-d ``kernel`` is a linear layer: torch
-``(out, in)`` <-> Flax ``(in, out)``; everything else (BatchNorm / LayerNorm
-``scale``, biases, tokens, embeddings) keeps its shape.
+Layouts: ``optax_selfsup.checkpoint.tensor_layouts`` (``oss.torch_to_flax_layout`` /
+``oss.flax_to_torch_layout``): a ``kernel`` of rank 2 is a linear layer, torch
+``(out, in)`` <-> Flax ``(in, out)``; of rank 3 to 5 a convolution, torch
+``(O, I, *spatial)`` <-> Flax ``(*spatial, I, O)``; everything else (BatchNorm /
+LayerNorm ``scale``, biases, tokens, embeddings) keeps its shape.
 
 Torch's ``num_batches_tracked`` counters have no Flax counterpart: they are
 ignored when reading and written as ``0`` only if asked. Values are converted
@@ -25,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..checkpoint.tensor_layouts import flax_to_torch_layout, torch_to_flax_layout
 from ..names import leaf_names, make_name_map
 
 _STATS = {"mean": "running_mean", "var": "running_var"}
@@ -42,30 +44,6 @@ def _torch_name(flax_name: str, translate) -> str:
         return translate("params." + module + ".x").rsplit(".", 1)[0] + "." + _STATS[stat]
     raise ValueError(f"{flax_name}: only the 'params' and 'batch_stats' collections have torch "
                      f"counterparts, got {collection!r}")
-
-
-def _to_flax_layout(flax_name: str, value: np.ndarray) -> np.ndarray:
-    if flax_name.endswith(".kernel"):
-        if value.ndim == 4:
-            return value.transpose(2, 3, 1, 0)
-        if value.ndim == 2:
-            return value.T
-    return value
-
-
-def _to_torch_layout(flax_name: str, value: np.ndarray) -> np.ndarray:
-    if flax_name.endswith(".kernel"):
-        if value.ndim == 4:
-            return value.transpose(3, 2, 0, 1)
-        if value.ndim == 2:
-            return value.T
-    return value
-
-
-def _numpy(value) -> np.ndarray:
-    if hasattr(value, "detach"):  # a torch tensor, without importing torch
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
 
 
 def torch_name_table(template_variables, name_map="default") -> dict[str, str]:
@@ -93,10 +71,11 @@ def flax_variables_from_torch(state_dict, template_variables, name_map="default"
             close = difflib.get_close_matches(torch_name, list(state_dict), n=3)
             raise KeyError(f"{torch_name!r} (for Flax {flax_name!r}) is not in the state dict"
                            + (f"; close names: {close}" if close else ""))
-        value = _to_flax_layout(flax_name, _numpy(state_dict[torch_name]))
+        value = torch_to_flax_layout(flax_name, state_dict[torch_name])
         shape = tuple(getattr(template, "shape", np.shape(template)))
         if value.shape != shape:
-            raise ValueError(f"{torch_name!r}: torch shape {_numpy(state_dict[torch_name]).shape}"
+            torch_shape = tuple(getattr(state_dict[torch_name], "shape", ()))
+            raise ValueError(f"{torch_name!r}: torch shape {torch_shape}"
                              f" gives {value.shape} in Flax layout, but {flax_name!r} has "
                              f"{shape}")
         out.append(jnp.asarray(value))
@@ -119,7 +98,7 @@ def torch_state_dict_from_flax(variables, name_map="default",
     for (flax_name, torch_name), value in zip(table.items(), jax.tree.leaves(variables)):
         if torch_name in out:
             raise ValueError(f"two Flax leaves map to the torch name {torch_name!r}")
-        out[torch_name] = np.array(_to_torch_layout(flax_name, np.asarray(value)))
+        out[torch_name] = np.array(flax_to_torch_layout(flax_name, np.asarray(value)))
         if num_batches_tracked and torch_name.endswith(".running_mean"):
             out[torch_name[: -len("running_mean")] + "num_batches_tracked"] = np.array(0)
     return out

@@ -72,10 +72,12 @@ class FFNInput(nn.Module):
     """mmcv FFN's ``layers.0``: ``Sequential(Linear, GELU, Dropout)``; the Linear is ``0``."""
 
     hidden: int
+    kernel_init: object = xavier
 
     @nn.compact
     def __call__(self, x):
-        return nn.gelu(nn.Dense(self.hidden, kernel_init=xavier, name="0")(x), approximate=False)
+        return nn.gelu(nn.Dense(self.hidden, kernel_init=self.kernel_init, name="0")(x),
+                       approximate=False)
 
 
 class FFN(nn.Module):
@@ -83,11 +85,12 @@ class FFN(nn.Module):
 
     hidden: int
     dims: int
+    kernel_init: object = xavier
 
     @nn.compact
     def __call__(self, x):
-        x = FFNInput(self.hidden, name="layers_0")(x)
-        return nn.Dense(self.dims, kernel_init=xavier, name="layers_1")(x)
+        x = FFNInput(self.hidden, self.kernel_init, name="layers_0")(x)
+        return nn.Dense(self.dims, kernel_init=self.kernel_init, name="layers_1")(x)
 
 
 class TransformerEncoderLayer(nn.Module):

@@ -1,16 +1,17 @@
 """Warn when the paramwise rules treat normalization layers unevenly.
 
 MMSelfSup's rules select normalization layers by torch names
-(``'(bn|gn)(\\d+)?.(weight|bias)'``, ``'norm'``). A Flax model named otherwise
+(``'(bn|gn)(\\d+)?.(weight|bias)'``, ``'norm'``, ``'ln'``). A Flax model named otherwise
 (``bn_init``, ``norm_proj``) silently keeps weight decay or LARS adaptation on
 those layers while the other normalization layers lose it. A normalization
 layer is recognised from the tree itself: a module whose parameters are a 1-D
 ``scale`` (Flax) or 1-D ``weight`` (torch names) and optionally a 1-D ``bias``,
 nothing else. When such layers' scales (or biases) end up with different
 settings, ``NormLayerWarning`` names them, grouped by setting. The warning can
-be intended (MMSelfSup's MAE config exempts ``*norm*`` layers from weight decay
-but not the ViT's ``ln1``/``ln2``); filter it with
-``warnings.filterwarnings('ignore', category=oss.NormLayerWarning)``.
+be upstream's own unevenness (MMSelfSup's ``(bn|gn)(\\d+)?.(weight|bias)`` rule
+misses torch ResNet's ``downsample.1`` BatchNorms; MAE's ``'ln'`` rule selects
+every LayerNorm of its ViT, ``ln1`` / ``ln2``, so it gives none); once checked,
+filter it with ``warnings.filterwarnings('ignore', category=oss.NormLayerWarning)``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ def norm_layer_roles(raw_names, shapes) -> dict[int, str]:
     return roles
 
 
+PLURAL = {"scale": "scales", "bias": "biases"}
+
+
 def warn_uneven_norm_layers(raw_names, names, shapes, settings, limit: int = 6) -> None:
     """``names``: the translated (torch-style) names the rules saw; ``settings[i]``: a
     hashable summary of leaf ``i``'s optimizer settings."""
@@ -64,7 +68,8 @@ def warn_uneven_norm_layers(raw_names, names, shapes, settings, limit: int = 6) 
                                                if len(names) > limit else "")
             parts.append(", ".join(f"{k}={values[k]}" for k in differing) + f" for {shown}")
         warnings.warn(
-            f"normalization-layer {role}s get different settings from the paramwise rules: "
+            f"normalization-layer {PLURAL[role]} get different settings from the paramwise "
+            "rules: "
             + "; ".join(parts) + ". MMSelfSup's own regex '(bn|gn)(\\d+)?.(weight|bias)' "
             "misses torch ResNet's 'downsample.1' BatchNorms too: where only those differ, the "
             "run is upstream's. If a layer is named unlike the torch model the config's "

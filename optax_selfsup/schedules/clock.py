@@ -18,6 +18,14 @@ RUNNER_TYPES = ("EpochBasedRunner", "IterBasedRunner")
 
 @dataclasses.dataclass(frozen=True)
 class Clock:
+    """The run length of an MMSelfSup 0.x config, as mmcv's runner counts it.
+
+    ``runner_type`` is ``'EpochBasedRunner'`` (``max_iters = max_epochs *
+    steps_per_epoch``; by-epoch schedules read ``iteration // steps_per_epoch``) or
+    ``'IterBasedRunner'`` (``max_iters`` given; by-epoch schedules see epoch 0).
+    Build one with ``Clock.create(...)``, which checks the numbers.
+    """
+
     runner_type: str
     max_iters: int
     steps_per_epoch: int | None = None

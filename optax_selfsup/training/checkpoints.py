@@ -30,6 +30,18 @@ def _jsonable(value):
     return json.loads(json.dumps(value, default=repr))
 
 
+def saved_steps(directory: str) -> list[int]:
+    """The steps saved in ``directory``, sorted, read from the folder names orbax gives
+    finished steps (``<step>/``; unfinished ones carry a suffix) without importing orbax
+    or jax: the quick check before a run. [] when the folder does not exist."""
+    try:
+        names = os.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(int(n) for n in names
+                  if n.isdigit() and os.path.isdir(os.path.join(directory, n)))
+
+
 class Checkpoints:
     def __init__(self, directory: str, max_to_keep: int | None = 3):
         self.directory = os.path.abspath(directory)
@@ -46,18 +58,20 @@ class Checkpoints:
         save_checkpoint(self.directory, iteration,
                         params={"params": state["params"], "model_state": state["model_state"]},
                         opt_state=state["opt_state"], max_to_keep=self.max_to_keep,
-                        extra={"iteration": int(iteration), "run": _jsonable(run)})
+                        extra={"iteration": int(iteration), "run": _jsonable(run)},
+                        config=run["config"])
 
     def restore(self, iteration: int, like: dict, run: dict) -> dict:
         """The state saved at ``iteration``, in the structure of ``like``."""
-        from ..checkpoint.orbax import CheckpointMismatch, restore_checkpoint
+        from ..checkpoint.orbax import CheckpointError, restore_checkpoint
 
         where = f"{self.directory}/{iteration}"
         try:
             out = restore_checkpoint(
                 self.directory, step=iteration, opt_state=like["opt_state"],
-                params={"params": like["params"], "model_state": like["model_state"]})
-        except CheckpointMismatch as err:
+                params={"params": like["params"], "model_state": like["model_state"]},
+                config=run["config"])
+        except CheckpointError as err:
             raise ConfigError(f"cannot resume: {err}") from None
         saved, current = out.extra.get("run", {}), _jsonable(run)
         differ = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))

@@ -18,8 +18,11 @@ the batches an uninterrupted run would.
 ``two_views(key, images)`` is SimCLR's augmentation scaled to tiny images:
 random resized crop (scale 0.3-1, aspect 3/4-4/3, bilinear), horizontal flip
 (p=0.5), colour jitter (p=0.8: brightness, contrast, saturation 0.4 each),
-grayscale (p=0.2), then ``normalize``. ``crop_flip`` is MAE's (crop scale
-0.2-1 and flip only). Both run inside the jitted training step.
+grayscale (p=0.2), then ``normalize``; MoCo, SimSiam, BarlowTwins and BYOL use it
+too. ``multi_crop`` makes SwAV's crops of several sizes the same way.
+``crop_flip`` is a crop and a flip only (MAE: scale 0.2-1; SimMIM 0.67-1;
+rotation prediction and fine-tuning 0.08-1). All run inside the jitted training
+step.
 """
 
 from __future__ import annotations
@@ -108,11 +111,14 @@ def normalize(images):
     return (images - MEAN) / STD
 
 
-def _resized_crop(key, image, scale, ratio):
+def _resized_crop(key, image, scale, ratio, out_size=None):
+    """A random crop of ``scale`` of the area and aspect ``ratio``, resized (bilinear) to
+    ``out_size x out_size`` (default: the image's own size)."""
     import jax
     import jax.numpy as jnp
 
     size = image.shape[0]
+    out = size if out_size is None else out_size
     k_area, k_ratio, k_y, k_x = jax.random.split(key, 4)
     area = jax.random.uniform(k_area, minval=scale[0], maxval=scale[1])
     log_ratio = jax.random.uniform(k_ratio, minval=np.log(ratio[0]), maxval=np.log(ratio[1]))
@@ -121,8 +127,8 @@ def _resized_crop(key, image, scale, ratio):
     crop_w = jnp.clip(size * jnp.sqrt(area * aspect), 2.0, size)
     top = jax.random.uniform(k_y) * (size - crop_h)
     left = jax.random.uniform(k_x) * (size - crop_w)
-    zoom = jnp.stack([size / crop_h, size / crop_w])
-    return jax.image.scale_and_translate(image, image.shape, (0, 1), zoom,
+    zoom = jnp.stack([out / crop_h, out / crop_w])
+    return jax.image.scale_and_translate(image, (out, out) + image.shape[2:], (0, 1), zoom,
                                          -jnp.stack([top, left]) * zoom, "linear")
 
 
@@ -152,12 +158,13 @@ def _colour(key, image):
                      image)
 
 
-def simclr_view(key, image):
-    """One SimCLR view of one ``(S, S, 3)`` image in [0, 1], normalised."""
+def simclr_view(key, image, scale=(0.3, 1.0), out_size=None):
+    """One SimCLR view of one ``(S, S, 3)`` image in [0, 1], normalised: a crop of
+    ``scale`` of the area resized to ``out_size`` (default ``S``), flip, colour."""
     import jax
 
     k_crop, k_flip, k_colour = jax.random.split(key, 3)
-    image = _resized_crop(k_crop, image, (0.3, 1.0), (3 / 4, 4 / 3))
+    image = _resized_crop(k_crop, image, scale, (3 / 4, 4 / 3), out_size)
     return normalize(_colour(k_colour, _flip(k_flip, image)))
 
 
@@ -170,12 +177,31 @@ def two_views(key, images):
     return jax.vmap(per_image, in_axes=(0, 0))(keys, images)
 
 
-def crop_flip(key, images):
-    """``(N, S, S, 3)``: MAE's random resized crop (scale 0.2-1) and flip, normalised."""
+def multi_crop(key, images, num_crops, sizes, scales):
+    """SwAV's multi-crop: one ``(N, num_crops[g], sizes[g], sizes[g], 3)`` array per group
+    ``g`` of SimCLR-style views whose crops cover ``scales[g]`` of the image's area."""
+    import jax
+
+    out = []
+    for g, (count, size, scale) in enumerate(zip(num_crops, sizes, scales)):
+        keys = jax.random.split(jax.random.fold_in(key, g), images.shape[0] * count)
+        keys = keys.reshape(images.shape[0], count, -1)
+
+        def group(k, image, scale=scale, size=size):
+            return simclr_view(k, image, scale, size)
+
+        per_image = jax.vmap(group, in_axes=(0, None))
+        out.append(jax.vmap(per_image, in_axes=(0, 0))(keys, images))
+    return out
+
+
+def crop_flip(key, images, scale=(0.2, 1.0)):
+    """``(N, S, S, 3)``: a random resized crop (``scale`` of the area; MAE's 0.2-1) and a
+    flip, normalised."""
     import jax
 
     def one(k, image):
         k_crop, k_flip = jax.random.split(k)
-        return normalize(_flip(k_flip, _resized_crop(k_crop, image, (0.2, 1.0), (3 / 4, 4 / 3))))
+        return normalize(_flip(k_flip, _resized_crop(k_crop, image, scale, (3 / 4, 4 / 3))))
 
     return jax.vmap(one)(jax.random.split(key, images.shape[0]), images)

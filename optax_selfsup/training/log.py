@@ -25,6 +25,8 @@ import os
 
 
 def _number(value):
+    if isinstance(value, int):  # counts (``updates``) stay integers
+        return value
     value = float(value)
     return value if math.isfinite(value) else str(value)
 

@@ -9,6 +9,7 @@ Per iteration ``it`` (global, from 0), in mmcv's order:
    ``optax.apply_updates`` in one step); ``tx = oss.build_optimizer(cfg, params,
    steps_per_epoch=N)`` does every schedule, parameter group, clip,
    accumulation micro-step and loss-scale decision inside;
+   SwAV's prototypes are normalised before the forward pass (``task.prepare_params``);
 3. BYOL: the target network's momentum update when ``oss.has_updated``;
 4. logging (``log.py``) and, at the end of every ``checkpoint_interval``-th
    epoch, an orbax checkpoint (``checkpoints.py``).
@@ -83,11 +84,13 @@ def _make_step(task, tx, fp16: bool):
 
     import optax_selfsup as oss
 
-    def step(params, model_state, opt_state, images, key, target_momentum):
+    def step(params, model_state, opt_state, images, labels, key, target_momentum):
         scale = oss.loss_scale(opt_state) if fp16 else jnp.float32(1.0)
+        if task.prepare_params is not None:  # SwAV: prototypes normalised in place
+            params = task.prepare_params(params)
 
         def objective(p):
-            loss, new_state = task.loss(p, model_state, images, key)
+            loss, new_state = task.loss(p, model_state, images, labels, key)
             return loss * scale.astype(loss.dtype), (loss, new_state)
 
         grads, (loss, new_state) = jax.grad(objective, has_aux=True)(params)
@@ -95,14 +98,87 @@ def _make_step(task, tx, fp16: bool):
         # step: an accumulate-only micro-step touches only the accumulator
         params, opt_state = oss.update_and_apply(tx, grads, opt_state, params)
         hp = oss.current_hparams(opt_state)
-        grad_norm = hp["grad_norm"] if "grad_norm" in hp else optax.global_norm(grads) / scale
+        grad_norm = hp["grad_norm"] if "grad_norm" in hp else optax.tree.norm(grads) / scale
+        updated = oss.has_updated(opt_state)
         if task.after_update is not None:
-            updated = oss.has_updated(opt_state) if hasattr(oss, "has_updated") else True
             moved = task.after_update(new_state, params, target_momentum)
             new_state = jax.tree.map(lambda a, b: jnp.where(updated, a, b), moved, new_state)
-        return params, new_state, opt_state, {"loss": loss, "grad_norm": grad_norm}
+        return params, new_state, opt_state, {"loss": loss, "grad_norm": grad_norm,
+                                              "updated": updated}
 
     return jax.jit(step, donate_argnums=(0, 1, 2))
+
+
+MIN_IMAGE_SIZE = 8  # the generated shapes need 8 pixels a side
+DATASET_PEAK = 7  # drawing the dataset takes about this many times its float32 size
+
+
+def preflight(s: TrainSettings) -> None:
+    """Every check that needs neither jax nor the model, so that a bad setting fails at
+    once and leaves nothing behind: the numbers' ranges, the generated dataset's size, the
+    work dir (a writable directory or creatable in one) and its checkpoints (``--resume``
+    needs one; a new run refuses to mix with one)."""
+    from .checkpoints import saved_steps
+
+    for name in ("epochs", "steps_per_epoch", "batch_size", "image_size", "log_interval",
+                 "checkpoint_interval"):
+        if getattr(s, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be positive, got "
+                              f"{getattr(s, name)}")
+    if s.stop_after is not None and not 1 <= s.stop_after <= s.epochs:
+        raise ConfigError(f"--stop-after must be an epoch in 1..{s.epochs}, got {s.stop_after}")
+    if s.image_size < MIN_IMAGE_SIZE:
+        raise ConfigError(f"--image-size {s.image_size}: the generated images need at least "
+                          f"{MIN_IMAGE_SIZE} pixels a side")
+    _check_dataset_size(s)
+    check_writable_dir(s.work_dir, "--work-dir")
+    directory = os.path.abspath(os.path.join(s.work_dir, "checkpoints"))
+    steps = saved_steps(directory)
+    if s.resume and not steps:
+        why = "it holds no saved step" if os.path.isdir(directory) else \
+            "the folder does not exist"
+        raise ConfigError(f"--resume: no checkpoint to continue in {directory} ({why}); a run "
+                          f"saves its checkpoints there")
+    if steps and not s.resume:
+        raise ConfigError(f"{s.work_dir} already holds a checkpoint (iteration {steps[-1]}); "
+                          f"pass --resume to continue it or choose another --work-dir")
+
+
+def _check_dataset_size(s: TrainSettings) -> None:
+    size = s.steps_per_epoch * s.batch_size * s.image_size ** 2 * 3 * 4
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return
+    if size * DATASET_PEAK > memory:
+        gib = 2.0 ** 30
+        raise ConfigError(
+            f"--steps-per-epoch {s.steps_per_epoch} x --batch-size {s.batch_size} generated "
+            f"images of {s.image_size}x{s.image_size} pixels take {size / gib:,.1f} GiB "
+            f"(about {DATASET_PEAK} times that while they are drawn), more than this "
+            f"machine's {memory / gib:,.1f} GiB of memory; lower one of them")
+
+
+def check_writable_dir(path: str, flag: str) -> None:
+    """``path`` is a directory this process can write in, or can be created in one; the
+    check writes nothing that stays."""
+    import tempfile
+
+    if not path.strip():
+        raise ConfigError(f"{flag} is empty; give a directory (an unset shell variable?)")
+    full = os.path.abspath(path)
+    if os.path.exists(full) and not os.path.isdir(full):
+        raise ConfigError(f"{flag} {path}: {full} is a file, not a directory")
+    existing = full
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ConfigError(f"{flag} {path}: {existing} is a file, not a directory")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".optax_selfsup-check-", dir=existing))
+    except OSError as err:
+        raise ConfigError(f"{flag} {path}: cannot write in {existing} "
+                          f"({err.strerror or err})") from None
 
 
 def train(s: TrainSettings) -> dict:
@@ -117,19 +193,15 @@ def train(s: TrainSettings) -> dict:
     from .log import Progress, TrainLog
     from .probe import linear_probe
     from .run_length import fit_to_run
-    from .tasks import choose_model, make_task
+    from .run_length_mmengine import optimizer_type
+    from .tasks import build_optimizer, choose_model, make_task
 
-    for name in ("batch_size", "image_size", "log_interval", "checkpoint_interval"):
-        if getattr(s, name) < 1:
-            raise ConfigError(f"--{name.replace('_', '-')} must be positive, got "
-                              f"{getattr(s, name)}")
-    if s.stop_after is not None and not 1 <= s.stop_after <= s.epochs:
-        raise ConfigError(f"--stop-after must be an epoch in 1..{s.epochs}, got {s.stop_after}")
+    preflight(s)
     cfg, notes = fit_to_run(s.cfg, s.epochs, s.steps_per_epoch)
     model_name, why = choose_model(s.cfg, s.config_path, s.model)
     total = s.epochs * s.steps_per_epoch
     task = make_task(model_name, cfg, seed=s.seed, image_size=s.image_size, max_iters=total)
-    tx = oss.build_optimizer(cfg, task.params, steps_per_epoch=s.steps_per_epoch)
+    tx = build_optimizer(cfg, task, s.steps_per_epoch)
     opt_state = tx.init(task.params)
     fp16 = "loss_scale" in oss.current_hparams(opt_state)
     state = {"params": task.params, "model_state": task.model_state, "opt_state": opt_state,
@@ -154,7 +226,7 @@ def train(s: TrainSettings) -> dict:
     progress = Progress(total, start, s.progress)
     echo = progress.echo
     echo(f"model: {model_name} ({why}); {len(oss.torch_names(task.params))} parameter "
-         f"tensors; optimizer {cfg['optimizer'].get('type')}")
+         f"tensors; optimizer {optimizer_type(cfg)}")
     for note in notes + list(task.notes):
         echo(f"note: {note}")
     dataset_size = s.steps_per_epoch * s.batch_size
@@ -172,17 +244,19 @@ def train(s: TrainSettings) -> dict:
     stop = total if s.stop_after is None else s.stop_after * s.steps_per_epoch
     params, model_state, opt_state = state["params"], state["model_state"], state["opt_state"]
     tic = time.perf_counter()
+    updates = 0  # optimizer updates since the last record (records end at epoch ends,
+    # where checkpoints are, so a resumed run counts as the uninterrupted one)
     with progress:
         for it in range(start, stop):
             epoch, inner = divmod(it, s.steps_per_epoch)
-            batch = images[batch_indices(s.seed, it, s.steps_per_epoch, s.batch_size,
-                                         dataset_size)]
+            index = batch_indices(s.seed, it, s.steps_per_epoch, s.batch_size, dataset_size)
             m = task.target_momentum(it) if task.target_momentum else 0.0
             data_time = time.perf_counter() - tic
             params, model_state, opt_state, metrics = step(
-                params, model_state, opt_state, batch, jax.random.fold_in(base_key, it),
-                np.float32(m))
+                params, model_state, opt_state, images[index], labels[index],
+                jax.random.fold_in(base_key, it), np.float32(m))
             loss = float(metrics["loss"])
+            updates += int(metrics["updated"])
             log.add(loss=loss, grad_norm=metrics["grad_norm"], data_time=data_time,
                     time=time.perf_counter() - tic)
             tic = time.perf_counter()
@@ -191,7 +265,8 @@ def train(s: TrainSettings) -> dict:
             if (inner + 1) % s.log_interval == 0 or end_of_epoch:
                 log.flush_train(epoch=epoch + 1, inner_iter=inner + 1,
                                 steps_per_epoch=s.steps_per_epoch,
-                                hparams=_host_hparams(opt_state))
+                                hparams={**_host_hparams(opt_state), "updates": updates})
+                updates = 0
             if end_of_epoch and ((epoch + 1) % s.checkpoint_interval == 0 or it + 1 == stop):
                 ckpt.save(it + 1, {"params": params, "model_state": model_state,
                                    "opt_state": opt_state}, run)

@@ -28,6 +28,17 @@ hands in the global micro-iteration (``iteration=``):
 at ``it = max_iters - 1``. ``flush_remainder=False`` is the fp16 hook's variant:
 always ``/k``, no final partial update.
 
+``divide_loss=True`` (``build_optimizer`` with fp16 / AMP): the caller has already
+divided the micro-step's loss by the group's divisor (``k``, or ``r`` in the final
+group), as torch's ``scaler.scale(loss / k)`` does before a float16 backward, so
+the gradients are summed, not divided again. The state is then a
+``LossDivisorState``: the divisor of the next call's loss around the
+``AccumulateState`` (whose fields, and so the checkpoints of runs without a loss
+scale, are unchanged); ``oss.loss_scale(opt_state)`` folds the divisor into the
+factor the loss is multiplied by. A loss divided by another number than the one
+this call's group needs (a run restored with another ``max_iters`` or
+``update_interval``) is rescaled by ``told / needed``, which is 1 otherwise.
+
 The accumulator is not cleared after an update: a group's first micro-step
 overwrites it (with ``grad / k``, as torch's first ``backward`` after
 ``zero_grad`` assigns ``.grad``), so no step spends a pass on writing zeros and
@@ -49,15 +60,27 @@ import optax
 
 from ..errors import ConfigError
 from ..pytrees import boxed_like, unbox
+from ..tree_checks import check_gradients
 from .in_place import with_in_place
 from .select import apply_if, update_if
 
 
 class AccumulateState(NamedTuple):
+    """State of ``accumulate``: the micro-step count (the clock when none is handed in),
+    the current group's running mean (or sum), whether the last call applied an update,
+    and the inner optimizer's state."""
+
     count: jax.Array  # micro-steps seen: the clock when none is handed in
     acc: Any  # the current group's mean (or sum) so far
     updated: jax.Array  # whether the last call applied an update
     inner: Any
+
+
+class LossDivisorState(NamedTuple):
+    """``accumulate(..., divide_loss=True)``'s state: what the caller divides the next
+    call's loss by (int32: ``k``, or ``r`` in the final group), around the accumulation's."""
+    loss_divisor: jax.Array
+    inner: AccumulateState
 
 
 class Accumulate(optax.GradientTransformationExtraArgs):
@@ -67,8 +90,8 @@ class Accumulate(optax.GradientTransformationExtraArgs):
     __slots__ = ()
 
     @staticmethod
-    def has_updated(state: AccumulateState) -> jax.Array:
-        return state.updated
+    def has_updated(state: AccumulateState | LossDivisorState) -> jax.Array:
+        return (state.inner if isinstance(state, LossDivisorState) else state).updated
 
     @property
     def inner_opt(self) -> optax.GradientTransformation:
@@ -98,10 +121,23 @@ def _group_size(value) -> int:
     return k
 
 
+def group_divisor(it, every_k: int, max_iters: int | None = None,
+                  flush_remainder: bool = True) -> jax.Array:
+    """The divisor of micro-iteration ``it``'s loss (or gradient): ``every_k``, or
+    ``r = max_iters % every_k`` in the final group where ``flush_remainder`` makes one
+    (MMEngine's ``OptimWrapper.scale_loss``). An int32 array."""
+    if max_iters is None or not flush_remainder or max_iters % every_k == 0:
+        return jnp.asarray(every_k, jnp.int32)
+    divisible = max_iters // every_k * every_k
+    return jnp.where(jnp.asarray(it) < divisible, every_k, max_iters - divisible
+                     ).astype(jnp.int32)
+
+
 def accumulate(inner: optax.GradientTransformation, every_k_schedule: int,
                use_grad_mean: bool = True, *, max_iters: int | None = None,
                flush_remainder: bool = True,
-               accumulator_dtype: Any = jnp.float32) -> Accumulate:
+               accumulator_dtype: Any = jnp.float32,
+               divide_loss: bool = False) -> Accumulate:
     """Average ``every_k_schedule`` micro-steps' gradients, then apply ``inner`` once.
 
     Standing alone the same numbers as ``optax.MultiSteps(inner, every_k_schedule,
@@ -119,10 +155,16 @@ def accumulate(inner: optax.GradientTransformation, every_k_schedule: int,
       flush_remainder: False for the fp16 hook's rule (always ``/k``).
       accumulator_dtype: the accumulator's dtype, float32 as in ``optax.MultiSteps``;
         None keeps the params' dtype (torch's ``.grad``; ``build_optimizer`` does).
+      divide_loss: True when the caller divides each micro-step's loss by the group's
+        divisor (``oss.loss_scale(opt_state)`` includes it; torch's ``loss / k`` before
+        ``GradScaler.scale``): the gradients are then summed, not divided.
+        ``build_optimizer`` sets it with fp16 / ``AmpOptimWrapper``.
     """
     every_k = _group_size(every_k_schedule)
     if not isinstance(use_grad_mean, bool):
         raise ConfigError(f"accumulate: use_grad_mean={use_grad_mean!r} must be True or False")
+    if not isinstance(divide_loss, bool):
+        raise ConfigError(f"accumulate: divide_loss={divide_loss!r} must be True or False")
     if max_iters is not None and (isinstance(max_iters, bool) or not isinstance(max_iters, int)
                                   or max_iters < 1):
         raise ConfigError(f"accumulate: max_iters={max_iters!r} must be an int >= 1 or None")
@@ -136,14 +178,23 @@ def accumulate(inner: optax.GradientTransformation, every_k_schedule: int,
     flush = flush_remainder and bool(remainder)
     acc_dtype = None if accumulator_dtype is None else jnp.dtype(accumulator_dtype)
 
+    def loss_divisor(it):
+        """What ``divide_loss`` asks the caller to divide micro-iteration ``it``'s loss by."""
+        if not use_grad_mean:
+            return jnp.ones((), jnp.int32)
+        return group_divisor(it, every_k, max_iters, flush)
+
     def init(params):
         params = unbox(params)
-        return AccumulateState(jnp.zeros((), jnp.int32),
-                               jax.tree.map(lambda p: jnp.zeros_like(p, acc_dtype), params),
-                               jnp.zeros((), bool), inner.init(params))
+        state = AccumulateState(jnp.zeros((), jnp.int32),
+                                jax.tree.map(lambda p: jnp.zeros_like(p, acc_dtype), params),
+                                jnp.zeros((), bool), inner.init(params))
+        return LossDivisorState(loss_divisor(0), state) if divide_loss else state
 
-    def accumulated(grads, state, iteration):
-        """(is_update, the group's mean or sum so far) for this micro-step."""
+    def accumulated(grads, state, iteration, told=None):
+        """(is_update, the group's mean or sum so far) for this micro-step; ``told``: the
+        divisor the caller divided this loss by (``divide_loss``)."""
+        check_gradients(grads, state.acc, "accumulate", dtypes=False)  # no broadcasting
         it = state.count if iteration is None else iteration
         if flush:
             in_full_group = it < divisible
@@ -152,6 +203,12 @@ def accumulate(inner: optax.GradientTransformation, every_k_schedule: int,
             is_update = (it + 1) % every_k == 0
         n = it % every_k  # micro-steps before this one in its group (remainder's too)
         first = n == 0
+        if divide_loss:  # the loss came divided: sum (torch adds every backward to .grad)
+            # told / needed is 1 (g * 1 == g) unless a restored run changed the divisor
+            ratio = told.astype(jnp.float32) / loss_divisor(it).astype(jnp.float32)
+            add = lambda a, g: jnp.where(first, g * ratio.astype(g.dtype),
+                                         a + g * ratio.astype(g.dtype))
+            return is_update, jax.tree.map(add, state.acc, unbox(grads))
         if iteration is None:  # optax.MultiSteps' arithmetic
             if use_grad_mean:
                 add = lambda a, g: jnp.where(first, g, a + (g - a) / (n + 1))
@@ -177,6 +234,17 @@ def accumulate(inner: optax.GradientTransformation, every_k_schedule: int,
 
         return is_update, jax.tree.map(add, state.acc, unbox(grads))
 
+    def unwrap(state):
+        """(the divisor the caller was told, or None; the AccumulateState)."""
+        return (state.loss_divisor, state.inner) if divide_loss else (None, state)
+
+    def wrap(new, iteration):
+        """``new`` (after the call at ``iteration``, or ``new.count - 1``) as returned."""
+        if not divide_loss:
+            return new
+        it = new.count - 1 if iteration is None else iteration
+        return LossDivisorState(loss_divisor(it + 1), new)
+
     def clock(iteration):
         """What the inner transformation is handed: the update's micro-iteration on a
         clock; nothing standing alone (it counts its own updates, as in MultiSteps)."""
@@ -186,11 +254,13 @@ def accumulate(inner: optax.GradientTransformation, every_k_schedule: int,
         return jax.tree.map(lambda x, t: x.astype(t.dtype), tree, template)
 
     def update(grads, state, params=None, *, iteration=None, hparams_only=False, **extra):
+        told, state = unwrap(state)
         if hparams_only:  # see select.update_if
             _, inner_state = inner.update(unbox(grads), state.inner, params,
                                           hparams_only=True, **clock(iteration), **extra)
-            return grads, state._replace(inner=inner_state)
-        is_update, acc = accumulated(grads, state, iteration)
+            new = state._replace(inner=inner_state)
+            return grads, new if told is None else LossDivisorState(told, new)
+        is_update, acc = accumulated(grads, state, iteration, told)
         # the inner sees the gradients' dtype (MultiSteps: ``cast_like``). Where that is
         # the accumulator's, its buffer carries the inner update out (select.update_if)
         carry = like(acc, unbox(grads))
@@ -201,15 +271,17 @@ def accumulate(inner: optax.GradientTransformation, every_k_schedule: int,
         new_acc = jax.tree.map(lambda o, a, s: (o if o.dtype == s.dtype else a).astype(s.dtype),
                                out, acc, state.acc)
         return (boxed_like(new_updates, grads),
-                AccumulateState(state.count + 1, new_acc, is_update, inner_state))
+                wrap(AccumulateState(state.count + 1, new_acc, is_update, inner_state),
+                     iteration))
 
     def apply(grads, state, params, *, iteration=None, **extra):
         """update_and_apply: on an accumulate-only micro-step only the accumulation runs."""
-        is_update, acc = accumulated(grads, state, iteration)
+        told, state = unwrap(state)
+        is_update, acc = accumulated(grads, state, iteration, told)
         params, inner_state = apply_if(is_update, inner, like(acc, unbox(grads)), state.inner,
                                        params, **clock(iteration), **extra)
-        return params, AccumulateState(state.count + 1, like(acc, state.acc), is_update,
-                                       inner_state)
+        return params, wrap(AccumulateState(state.count + 1, like(acc, state.acc), is_update,
+                                            inner_state), iteration)
 
     update.inner_opt = given
     return with_in_place(Accumulate(init, update), apply)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from ..validation import BETA, NON_NEGATIVE
-from .rule import Rule, coupled_decay, lerp, one_minus_pow, power, sign_flip
+from .rule import Rule, addcdiv, coupled_decay, lerp, mul_, one_minus_pow, power, sign_flip
 
 _BASE = dict(betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, maximize=False)
 # torch's constructor checks
@@ -31,15 +31,17 @@ def _decay(g, p, h, decoupled):
         wd = h["weight_decay"]
         if isinstance(wd, (int, float)) and wd == 0:
             return g, p
-        return g, (p * (1 - h["lr"] * wd)).astype(p.dtype)  # torch: p.mul_(...)
+        return g, mul_(p, 1 - h["lr"] * wd).astype(p.dtype)  # torch: p.mul_(...)
     return coupled_decay(g, p, h), p
 
 
 def _moments(g, slots, beta1, beta2):
     """The new first and second moments, rounded to their stored dtype as torch's
-    in-place updates are."""
+    in-place updates are: ``v.mul_(beta2)`` rounds, then ``addcmul_`` adds
+    ``((1 - beta2) * g) * g`` in one fused multiply-add (torch's CPU kernel; the lerp's
+    are fused too)."""
     m = lerp(slots["exp_avg"], g, 1 - beta1)
-    v = slots["exp_avg_sq"] * beta2 + (1 - beta2) * g * g
+    v = mul_(slots["exp_avg_sq"], beta2).astype(slots["exp_avg_sq"].dtype) + (1 - beta2) * g * g
     return m.astype(slots["exp_avg"].dtype), v.astype(slots["exp_avg_sq"].dtype)
 
 
@@ -68,7 +70,7 @@ def _adam(decoupled_default):
             v = jnp.maximum(slots["max_exp_avg_sq"], v)
             new["max_exp_avg_sq"] = v
         denom = _plus_eps(jnp.sqrt(v) / bc2_sqrt, h["eps"], v.dtype)
-        return p - step_size * (m / denom), new
+        return addcdiv(p, -step_size, m, denom), new
 
     return step
 
@@ -90,7 +92,7 @@ def adamax_step(g, p, slots, h, t):
     u = jnp.maximum((slots["exp_inf"] * beta2).astype(dtype),
                     _plus_eps(jnp.abs(g), h["eps"], dtype))
     clr = h["lr"] / one_minus_pow(beta1, t)
-    return p - clr * (m / u), {"exp_avg": m, "exp_inf": u}
+    return addcdiv(p, -clr, m, u), {"exp_avg": m, "exp_inf": u}
 
 
 Adamax = Rule("Adamax", dict(lr=2e-3, **_BASE), adamax_step,
@@ -111,8 +113,8 @@ def nadam_step(g, p, slots, h, t):
     denom = _plus_eps(jnp.sqrt((v / one_minus_pow(beta2, t)).astype(v.dtype)), h["eps"], v.dtype)
     lr, prod = h["lr"], mu_product.astype(p.dtype)
     # two in-place updates in torch: the parameter is rounded in between
-    new_p = (p - (lr * (1 - mu) / (1 - prod)) * (g / denom)).astype(p.dtype)
-    new_p = new_p - (lr * mu_next / (1 - prod * mu_next)) * (m / denom)
+    new_p = addcdiv(p, -lr * (1 - mu) / (1 - prod), g, denom).astype(p.dtype)
+    new_p = addcdiv(new_p, -lr * mu_next / (1 - prod * mu_next), m, denom)
     return new_p, {"exp_avg": m, "exp_avg_sq": v, "mu_product": mu_product}
 
 
@@ -136,10 +138,12 @@ def radam_step(g, p, slots, h, t):
     rho_t = rho_inf - 2 * t * power(beta2, t) / bc2
     rect = jnp.sqrt(jnp.maximum((rho_t - 4) * (rho_t - 2) * rho_inf, 0)
                     / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
-    adaptive = jnp.sqrt(bc2) / _plus_eps(jnp.sqrt(v), h["eps"], v.dtype)
+    # torch: ``bc2**0.5 / tensor`` is ``tensor.reciprocal() * bc2**0.5``
+    adaptive = (1 / _plus_eps(jnp.sqrt(v), h["eps"], v.dtype)) * jnp.sqrt(bc2)
     lr = h["lr"]
-    rectified = p + m_hat * lr * adaptive * rect * -1.0
-    plain = p + m_hat * lr * -1.0
+    # torch: ``p.add_(x, alpha=-1)`` with the product x rounded first
+    rectified = p - mul_(m_hat * lr * adaptive, rect)
+    plain = p - mul_(m_hat, lr)
     return jnp.where(rho_t > 5, rectified, plain), {"exp_avg": m, "exp_avg_sq": v}
 
 

@@ -3,7 +3,9 @@
 ``total`` is the p-norm of the per-tensor p-norms (``inf``: the largest |g|)
 over the leaves that have a gradient (``grad_mask``); ``coef = max_norm /
 (total + 1e-6)``; gradients are multiplied by ``min(coef, 1)``. The pre-clip
-norm is kept in the state (mmcv logs it as ``grad_norm``).
+norm is kept in the state (mmcv logs it as ``grad_norm``), in the gradients' dtype
+(float64 under ``jax_enable_x64`` with float64 params, as torch's norm of float64
+gradients; float32 for float32 / float16 / bfloat16 ones).
 """
 
 from __future__ import annotations
@@ -29,6 +31,13 @@ def _norm(g, p):
     if p == 1:
         return jnp.sum(a)
     return jnp.sum(a ** p) ** (1.0 / p)
+
+
+def norm_dtype(leaves):
+    """The dtype the total norm is kept in: the leaves' dtypes promoted, at least float32
+    (a float16 norm would overflow at 65504)."""
+    return jnp.result_type(jnp.float32, *(getattr(x, "dtype", None) or jnp.result_type(x)
+                                          for x in leaves))
 
 
 def clip_coefficient(leaves, masks, max_norm: float, norm_type: float):
@@ -57,8 +66,7 @@ def clip_grad_norm(max_norm: float,
     norm_type = check_clip_arguments(max_norm, norm_type)
 
     def init(params):
-        del params
-        return ClipState(jnp.zeros((), jnp.float32))
+        return ClipState(jnp.zeros((), norm_dtype(jax.tree.leaves(params))))
 
     def update(updates, state, params=None, *, grad_mask=None, **extra):
         del params, extra
@@ -68,6 +76,6 @@ def clip_grad_norm(max_norm: float,
             return updates, state
         total, coef, _ = clip_coefficient(leaves, masks, max_norm, norm_type)
         clipped = jax.tree.map(lambda g: g * coef.astype(g.dtype), updates)
-        return clipped, ClipState(total.astype(jnp.float32))
+        return clipped, ClipState(total.astype(state.grad_norm.dtype))
 
     return optax.GradientTransformationExtraArgs(init, update)

@@ -25,6 +25,13 @@ class ClockedState(NamedTuple):
 
 
 def clocked(inner: optax.GradientTransformation) -> optax.GradientTransformationExtraArgs:
+    """Hand ``inner`` the global micro-iteration ``it`` (0, 1, 2, ... one per ``update``).
+
+    ``inner.update(g, s, p, iteration=it)``: every schedule, accumulation group and
+    frozen period inside reads this one counter, as mmcv's runner has one ``iter``.
+    An ``iteration=`` passed by the caller is replaced. The state is
+    ``ClockedState(iteration, inner)``; ``update_and_apply`` works through it.
+    """
     inner = optax.with_extra_args_support(inner)
 
     def init(params):

@@ -35,6 +35,8 @@ from ..errors import ConfigError
 from ..layout import Flat, is_flat, segments
 from ..layout.runs import RunRows, split_runs
 from . import adam_family, lamb, sgd_family
+from .clip import norm_dtype
+from .grad_clip import raise_nonfinite
 from .in_place import with_in_place
 from .rule import TENSOR_NORM
 
@@ -58,14 +60,20 @@ jax.tree_util.register_pytree_node(LayoutRef, lambda r: ((), r.layout),
 
 
 class FlatOptimizerState(NamedTuple):
+    """State of ``torch_optimizer(..., layout=)``: ``TorchOptimizerState``'s fields on the
+    flat layout (the step counts a ``[n]`` vector in layout order, each slot one ``Flat``),
+    and the layout itself (static)."""
+
     count: jax.Array  # updates applied: the clock when none is handed in
     step: jax.Array | None  # per-tensor int32 step counts, [n] in layout order
     slots: dict  # slot name -> Flat (torch's state names)
     lr: jax.Array  # per-leaf lr at the last call's iteration, leaf order
     momentum: jax.Array | None
-    grad_norm: jax.Array | None
+    grad_norm: jax.Array | None  # with a norm clip: the last update's pre-clip norm
     layout: LayoutRef  # static
-    LIVE_FIELDS = ("lr", "momentum")
+    # per-leaf weight decay at the last call's iteration when a schedule moves it
+    weight_decay: jax.Array | None = None
+    LIVE_FIELDS = ("lr", "momentum", "weight_decay")
 
 
 def _number(v) -> bool:
@@ -184,16 +192,18 @@ def flat_transformation(rule, layout, leaf_hparams, scheduled, clip, mkey):
         return cache["plan"]
 
     def vectors(hs_leaf, it):
-        lrs, moms = scheduled(hs_leaf, treedef, it)
+        """The schedules' (distinct values, each leaf's index) for lr, momentum and weight
+        decay (None pairs when nothing moves it), and the per-leaf vectors of the state."""
+        lrs, moms, wds = scheduled(hs_leaf, treedef, it)
         leaf = lambda pair: None if pair[0] is None else jnp.take(pair[0], pair[1])
-        return lrs, moms, leaf(lrs), leaf(moms)
+        return (lrs, moms, wds), (leaf(lrs), leaf(moms), leaf(wds))
 
     def init(params):
         if not is_flat(params):
             params = layout.flatten(params)
         _check(params, "init")
         hs_leaf, buffers, keeps_step = planned()
-        _, _, lr, mom = vectors(hs_leaf, jnp.zeros((), jnp.int32))
+        _, (lr, mom, wd) = vectors(hs_leaf, jnp.zeros((), jnp.int32))
         names = list(dict.fromkeys(n for _, _, runs in buffers.values()
                                    for _, _, ns in runs for n in ns))
         flat_slots = {}
@@ -209,15 +219,17 @@ def flat_transformation(rule, layout, leaf_hparams, scheduled, clip, mkey):
         return FlatOptimizerState(
             jnp.zeros((), jnp.int32),
             jnp.zeros((layout.num_tensors,), jnp.int32) if keeps_step else None,
-            flat_slots, lr, mom, None if clip is None else jnp.zeros((), jnp.float32),
-            LayoutRef(layout))
+            flat_slots, lr, mom,
+            (jnp.zeros((), norm_dtype(jax.tree.leaves(params)))
+             if clip is not None and clip.kind == "norm" else None),
+            LayoutRef(layout), wd)
 
     def update(updates, state, params=None, *, iteration=None, grad_mask=None,
                hparams_only=False, **extra):
         if hparams_only:
             it = state.count if iteration is None else iteration
-            _, _, lr_leaf, mom_leaf = vectors(planned()[0], it)
-            return updates, state._replace(lr=lr_leaf, momentum=mom_leaf)
+            _, (lr_leaf, mom_leaf, wd_leaf) = vectors(planned()[0], it)
+            return updates, state._replace(lr=lr_leaf, momentum=mom_leaf, weight_decay=wd_leaf)
         new_params, state = apply(updates, state, params, iteration=iteration,
                                   grad_mask=grad_mask, **extra)
         return jax.tree.map(lambda n, o: n - o, new_params, params), state
@@ -227,23 +239,13 @@ def flat_transformation(rule, layout, leaf_hparams, scheduled, clip, mkey):
         del extra
         it = state.count if iteration is None else iteration
         hs_leaf, buffers, _ = planned()
-        lrs, moms, lr_leaf, mom_leaf = vectors(hs_leaf, it)
+        (lrs, moms, wds), (lr_leaf, mom_leaf, wd_leaf) = vectors(hs_leaf, it)
         if params is None:
             raise ValueError(f"{rule.name} needs the params: call update(grads, state, params)")
         _check(updates, "update (gradients)")
         _check(params, "update (params)")
         mask = _mask_vector(layout, grad_mask)
-        grads, grad_norm, norms = updates, state.grad_norm, None
-        if clip is not None:
-            max_norm, ord_ = clip
-            per = layout.norms(grads, ord_)
-            per = per if mask is None else jnp.where(mask, per, jnp.zeros((), per.dtype))
-            total = segments.norm_of(per, ord_)
-            coef = jnp.minimum(max_norm / (total + 1e-6), 1.0)
-            grads = jax.tree.map(lambda g: g * coef.astype(g.dtype), grads)
-            grad_norm = total.astype(jnp.float32)
-            if ord_ == 2.0:
-                norms = per * coef
+        grads, grad_norm, norms = _clip(clip, layout, updates, mask, state.grad_norm)
         if rule.prepare is not None:
             if rule.prepare is not lamb.lamb_global_clip:
                 raise ConfigError(f"layout='flat': {rule.name}'s cross-tensor pass (prepare) "
@@ -251,6 +253,7 @@ def flat_transformation(rule, layout, leaf_hparams, scheduled, clip, mkey):
             grads, norms = _lamb_clip(layout, grads, mask, hs_leaf[0], norms)
         lr_index = np.asarray(lrs[1])[order]
         m_index = None if moms[0] is None else np.asarray(moms[1])[order]
+        w_index = None if wds[0] is None else np.asarray(wds[1])[order]
         steps = state.step
         new_steps = None if steps is None else steps + 1
         new_params, new_slots = {}, {name: {} for name in state.slots}
@@ -262,6 +265,8 @@ def flat_transformation(rule, layout, leaf_hparams, scheduled, clip, mkey):
                       TENSOR_NORM: rows.norm}
             if m_index is not None:
                 common["m"] = jnp.take(moms[0].astype(hdt), m_index[at])[:, None]
+            if w_index is not None:  # a scheduled weight decay: per row, as the lr
+                common["weight_decay"] = jnp.take(wds[0].astype(hdt), w_index[at])[:, None]
             if norms is not None:
                 common["grad_norm"] = rows.rows_of(norms).astype(
                     jnp.promote_types(g.dtype, jnp.float32))
@@ -294,7 +299,8 @@ def flat_transformation(rule, layout, leaf_hparams, scheduled, clip, mkey):
             new_steps = jnp.where(mask, new_steps, steps)
         slots = {name: Flat(layout, d) for name, d in new_slots.items()}
         return Flat(layout, new_params), FlatOptimizerState(
-            state.count + 1, new_steps, slots, lr_leaf, mom_leaf, grad_norm, state.layout)
+            state.count + 1, new_steps, slots, lr_leaf, mom_leaf, grad_norm, state.layout,
+            wd_leaf)
 
     def _check(x, what):
         if not is_flat(x) or x.layout != layout:
@@ -324,6 +330,27 @@ def _slot_shapes(rule, h, shape, dtype) -> dict:
             _SLOT_CACHE.clear()
         _SLOT_CACHE[key] = out
     return out
+
+
+def _clip(clip, layout, grads, mask, grad_norm):
+    """``GradClip`` on the flat buffers: ``(grads, pre-clip total norm, per-tensor 2-norms
+    of the clipped gradients or None)``. By value: every element clamped (the padding
+    is 0 and stays 0); by norm: per-tensor norms (masked tensors count 0), their norm,
+    one coefficient for every buffer."""
+    if clip is None:
+        return grads, grad_norm, None
+    if clip.kind == "value":
+        c = clip.clip_value
+        return jax.tree.map(lambda g: jnp.clip(g, -c, c), grads), grad_norm, None
+    ord_ = clip.norm_type
+    per = layout.norms(grads, ord_)
+    per = per if mask is None else jnp.where(mask, per, jnp.zeros((), per.dtype))
+    total = segments.norm_of(per, ord_)
+    if clip.error_if_nonfinite:
+        jax.debug.callback(raise_nonfinite, total, ord_)
+    coef = jnp.minimum(clip.max_norm / (total + 1e-6), 1.0)
+    grads = jax.tree.map(lambda g: g * coef.astype(g.dtype), grads)
+    return grads, total.astype(grad_norm.dtype), (per * coef if ord_ == 2.0 else None)
 
 
 def _mask_vector(layout, grad_mask):

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import optax
 
 from ..pytrees import boxed_like, per_leaf, unbox
+from ..tree_checks import check_gradients
 
 
 def lars_trust_ratio(g, p, weight_decay, eta, eps, g_norm=None, norm=None):
@@ -66,6 +67,7 @@ def scale_by_lars(weight_decay=0.0, eta: float = 1e-3, eps: float = 1e-8,
     def update(updates, state, params=None):
         if params is None:
             raise ValueError("scale_by_lars needs the params: update(grads, state, params)")
+        check_gradients(updates, params, "scale_by_lars", dtypes=False)  # no broadcasting
         grads, treedef = jax.tree.flatten(unbox(updates))
         ps = treedef.flatten_up_to(unbox(params))
         wds = per_leaf(weight_decay, treedef, "weight_decay", where="scale_by_lars")

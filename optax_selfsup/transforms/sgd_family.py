@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..validation import NON_NEGATIVE, Range
 from .lars import lars_trust_ratio
-from .rule import REQUIRED, TENSOR_NORM, Rule, coupled_decay, lerp, sign_flip
+from .rule import REQUIRED, TENSOR_NORM, Rule, coupled_decay, lerp, mul_, sign_flip
 
 # torch's constructor checks (and MMSelfSup's for LARS)
 _SGD_RANGES = dict(lr=NON_NEGATIVE, momentum=NON_NEGATIVE, weight_decay=NON_NEGATIVE)
@@ -167,8 +167,9 @@ def asgd_step(g, p, slots, h, t):
     lr, lambd = h["lr"], h["lambd"]
     eta = jnp.where(t == 1, lr.astype(jnp.float32), slots["eta"]).astype(p.dtype)
     mu = jnp.where(t == 1, 1.0, slots["mu"]).astype(p.dtype)
-    new_p = p * (1 - lambd * eta) - eta * g
-    ax = jnp.where(mu != 1, slots["ax"] + (new_p - slots["ax"]) * mu, new_p)
+    # torch: p.mul_(1 - lambd*eta) rounds, then add_(g, alpha=-eta) is one fused multiply-add
+    new_p = mul_(p, 1 - lambd * eta) - eta * g
+    ax = jnp.where(mu != 1, slots["ax"] + mul_(new_p - slots["ax"], mu), new_p)
     new_eta = lr / jnp.power(1 + lambd * lr * t, h["alpha"])
     new_mu = 1 / jnp.maximum(1.0, t - h["t0"])
     # torch keeps eta and mu in float32 scalar tensors whatever the param dtype

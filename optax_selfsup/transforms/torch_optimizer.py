@@ -6,8 +6,9 @@ rule (``rule.py``) over the parameter leaves in one fused update:
 - every hyperparameter is a scalar or a pytree of per-leaf values shaped like the
   params (torch param groups without a loop over groups at step time); per-leaf
   flags (nesterov, amsgrad, lars_exclude, ...) are static and select code paths;
-- ``lr`` and the momentum (``betas[0]`` for the Adam family) follow schedules of
-  the global iteration, evaluated once per update on the vector of per-leaf bases;
+- ``lr``, the momentum (``betas[0]`` for the Adam family) and ``weight_decay``
+  follow schedules of the global iteration, evaluated once per update on the
+  vector of the distinct per-leaf bases;
 - the iteration is handed in by an outer wrapper (``iteration=``) so no inner
   clock can drift; standing alone, the transformation counts its own updates;
 - ``grad_mask`` (a pytree of booleans, traced) marks the leaves that have a
@@ -36,14 +37,22 @@ from ..errors import ConfigError
 from ..names import leaf_names
 from ..pytrees import boxed_like, is_one_value, per_leaf, unbox
 from ..registry import OPTIMIZERS
+from ..tree_checks import check_gradients, check_structure
 from ..validation import check_params
 from . import adam_family, flat_optimizer, lamb, sgd_family
-from .clip import check_clip_arguments, clip_coefficient
+from .clip import norm_dtype
 from .flat_io import flat_io
+from .grad_clip import GradClip, clip_gradients
 from .rule import Rule, check_arguments, check_shared_args
 
 
 class TorchOptimizerState(NamedTuple):
+    """State of ``torch_optimizer``: the update count, per-leaf step counts where the
+    rule reads torch's ``state['step']``, the per-leaf slots (torch's ``state[p]``
+    buffers: ``momentum_buffer``, ``exp_avg``, ...), and the last update's per-leaf lr,
+    momentum, weight decay and pre-clip gradient norm (what ``oss.current_hparams``
+    reports)."""
+
     count: jax.Array  # updates applied: the clock when none is handed in
     # per-leaf int32 step counts (torch's state['step']), shaped like the params; None
     # for a tensor whose rule never reads it (SGD / LARS without dampening, RMSprop,
@@ -55,10 +64,12 @@ class TorchOptimizerState(NamedTuple):
     slots: Any  # per-leaf dict of state tensors (torch's state names)
     lr: jax.Array  # per-leaf lr at the last call's iteration, a vector in leaf order
     momentum: jax.Array | None  # per-leaf momentum / betas[0] likewise
-    grad_norm: jax.Array | None = None  # with ``clip``: the last update's pre-clip norm
+    grad_norm: jax.Array | None = None  # with a norm ``clip``: the last update's pre-clip norm
+    # per-leaf weight decay likewise, when a schedule moves it (else None)
+    weight_decay: jax.Array | None = None
     # refreshed at every call, also when a wrapper keeps the rest of the state (an
     # accumulation micro-step, an fp16-skipped update): what mmcv logs at that iteration
-    LIVE_FIELDS = ("lr", "momentum")
+    LIVE_FIELDS = ("lr", "momentum", "weight_decay")
 
 
 # the built-in rules, registered once
@@ -141,15 +152,18 @@ def vector_at(values, it, dtype):
 
 
 def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
-                    group_index=None, lr_override=None, clip=None, layout=None,
-                    **hparams) -> optax.GradientTransformationExtraArgs:
+                    weight_decay_schedule=None, group_index=None, lr_override=None,
+                    clip=None, layout=None, **hparams) -> optax.GradientTransformationExtraArgs:
     """A torch.optim-exact optimizer as an optax transformation.
 
     Args:
       name_or_rule: a registered optimizer name ('SGD', 'LARS', 'Adam', ...) or a Rule.
-      lr_schedule, momentum_schedule: ``Schedule`` objects ``(it, base) -> value``
-        (``oss.parse_schedule``) applied to each leaf's own base value (what the
-        config builder uses; the lr / momentum given must then be numbers).
+      lr_schedule, momentum_schedule, weight_decay_schedule: schedule objects
+        ``(it, bases) -> values`` (``oss.parse_schedule``, or an MMEngine
+        ``param_scheduler`` through ``schedules.GroupSchedule``) applied to each
+        leaf's own base value (what the config builder uses; the values given must
+        then be numbers). ``bases`` holds the distinct keys ``schedule.base_value(v,
+        group)`` of the leaves, stacked (a vector, or a tuple of vectors).
       group_index: each leaf's param-group index for per-group schedule values
         (OneCycle lists, which must then have one value per group 0..max); a pytree
         of ints, one int for all, or None for the leaf's position (one group per leaf,
@@ -157,30 +171,40 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
       lr_override: ``(fixed, value, active)``: leaves whose ``fixed`` flag is set
         (a per-leaf pytree of bools) use lr ``value`` while ``active(it)`` holds
         (MMSelfSup's SimSiamHook).
-      clip: ``(max_norm, norm_type)``: torch ``clip_grad_norm_`` on the gradients first
-        (what ``optax.chain(oss.clip_grad_norm(...), this)`` does), fused into the
-        update: a rule that needs a gradient's 2-norm (LARS) gets it from the clip's
+      clip: ``(max_norm, norm_type)`` or a ``GradClip`` (``transforms/grad_clip.py``):
+        torch ``clip_grad_norm_`` (what ``optax.chain(oss.clip_grad_norm(...), this)``
+        does) or ``clip_grad_value_`` on the gradients first, fused into the update: a
+        rule that needs a gradient's 2-norm (LARS) gets it from the norm clip's
         per-tensor norms as ``h['grad_norm']`` instead of reading the clipped gradient
         again. Equal to the chain up to float32 rounding of that norm.
+      layout: a ``FlatLayout`` of the params: the same steps on its ``Flat`` buffers
+        (``flat_optimizer.py``, docs/flat-layout.md); None: one array per tensor.
       **hparams: torch's keyword arguments; each one value for all leaves or a
-        pytree of per-leaf values shaped like the params. ``lr`` and the momentum
-        (``momentum``, or ``betas[0]`` for the Adam family) may also be optax-style
-        schedules ``count -> value``, where ``count`` is the global iteration handed
-        in by an outer wrapper (``oss.clocked``) or, standing alone, the number of
-        updates this transformation has applied.
+        pytree of per-leaf values shaped like the params. ``lr``, the momentum
+        (``momentum``, or ``betas[0]`` for the Adam family) and ``weight_decay`` may
+        also be optax-style schedules ``count -> value``, where ``count`` is the global
+        iteration handed in by an outer wrapper (``oss.clocked``) or, standing alone,
+        the number of updates this transformation has applied.
 
     Every per-leaf flag (nesterov, amsgrad, lars_exclude, ...) is static and selects
     a code path; the other values may be traced (``optax.inject_hyperparams``).
     """
     rule = resolve_rule(name_or_rule)
-    if clip is not None:
-        clip = (clip[0], check_clip_arguments(*clip))
+    clip = GradClip.of(clip)
     values = check_arguments(rule, hparams)
     mkey = rule.momentum_key
+    movable = [k for k in ("lr", mkey, "weight_decay") if k in rule.defaults]
     for key, value in values.items():
-        if key != "lr" and key != mkey and callable(value) and is_one_value(value):
-            raise ConfigError(f"{rule.name}: {key} is a schedule; only lr and "
-                              f"{mkey or 'lr'} may follow a schedule")
+        if key not in movable and callable(value) and is_one_value(value):
+            raise ConfigError(f"{rule.name}: {key} is a schedule; only "
+                              f"{', '.join(movable)} may follow a schedule")
+    if weight_decay_schedule is not None and "weight_decay" not in rule.defaults:
+        raise ConfigError(f"{rule.name} has no weight_decay to schedule")
+    # the weight decay is tracked (in the state, and handed to the rule as a value of
+    # the iteration) only when something moves it: a constant keeps the rule's static
+    # shortcuts (a weight decay of 0 costs nothing)
+    wd_moves = weight_decay_schedule is not None or (
+        "weight_decay" in values and callable(values["weight_decay"]))
     cache: dict = {}
 
     def leaf_hparams(treedef):
@@ -211,7 +235,7 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
             return [first[k] for k in unique], index
         if not all(_concrete(v) for v in picked):
             raise ConfigError(f"{rule.name}: {what} must be numbers when a config schedule "
-                              f"({what}_config) drives it")
+                              f"(lr_config / momentum_config, param_scheduler) drives it")
         groups = (list(range(treedef.num_leaves)) if group_index is None
                   else [int(g) for g in per_leaf(group_index, treedef, "group_index")])
         per_group = getattr(schedule, "per_group_options", dict)()
@@ -228,8 +252,9 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         return h["betas"][0] if mkey == "betas" else h[mkey]
 
     def scheduled(hs, treedef, it):
-        """lr and momentum at iteration ``it``: (values of the distinct groups, each leaf's
-        index into them) for each; the momentum pair is (None, None) without one."""
+        """lr, momentum and weight decay at iteration ``it``: (values of the distinct
+        groups, each leaf's index into them) for each; the momentum pair is (None, None)
+        without one, the weight-decay pair when nothing moves it."""
         dtype = _dtype()
         bases, index = distinct_bases(hs, treedef, lr_schedule, lambda h: h["lr"], "lr")
         lrs = vector_at(bases, it, dtype) if lr_schedule is None else lr_schedule(it, bases)
@@ -247,7 +272,14 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
             mvals = (vector_at(mbases, it, dtype) if momentum_schedule is None
                      else momentum_schedule(it, mbases))
             moms = (jnp.asarray(mvals).astype(dtype), mindex)
-        return (jnp.asarray(lrs).astype(dtype), index), moms
+        wds = (None, None)
+        if wd_moves:
+            wbases, windex = distinct_bases(hs, treedef, weight_decay_schedule,
+                                            lambda h: h["weight_decay"], "weight_decay")
+            wvals = (vector_at(wbases, it, dtype) if weight_decay_schedule is None
+                     else weight_decay_schedule(it, wbases))
+            wds = (jnp.asarray(wvals).astype(dtype), windex)
+        return (jnp.asarray(lrs).astype(dtype), index), moms, wds
 
     def per_leaf_vector(pair):
         values, index = pair
@@ -258,11 +290,11 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
                                                           scheduled, clip, mkey), layout)
 
     def init(params):
+        check_params(params)  # before unbox: it reads the Flax NNX variable types
         params = unbox(params)
-        check_params(params)
         leaves, treedef = jax.tree.flatten(params)
         hs = leaf_hparams(treedef)
-        lrs, moms = scheduled(hs, treedef, jnp.zeros((), jnp.int32))
+        lrs, moms, wds = scheduled(hs, treedef, jnp.zeros((), jnp.int32))
         unflat = lambda xs: jax.tree.unflatten(treedef, xs)
         return TorchOptimizerState(
             count=jnp.zeros((), jnp.int32),
@@ -270,17 +302,21 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
                          for keep in stores_step(rule, hs, treedef)]),
             slots=unflat([rule.init_slots(p, h) for p, h in zip(leaves, hs)]),
             lr=per_leaf_vector(lrs), momentum=per_leaf_vector(moms),
-            grad_norm=None if clip is None else jnp.zeros((), jnp.float32))
+            grad_norm=(jnp.zeros((), norm_dtype(leaves))
+                       if clip is not None and clip.kind == "norm" else None),
+            weight_decay=per_leaf_vector(wds))
 
     def update(updates, state, params=None, *, iteration=None, grad_mask=None,
                hparams_only=False, **extra):
         del extra
+        check_update_inputs(rule.name, updates, state, params)
         it = state.count if iteration is None else iteration
-        if hparams_only:  # only the lr and momentum in force at ``it`` (select.update_if)
+        if hparams_only:  # only the values in force at ``it`` (select.update_if)
             treedef = jax.tree.structure(unbox(updates))
-            lrs, moms = scheduled(leaf_hparams(treedef), treedef, it)
+            lrs, moms, wds = scheduled(leaf_hparams(treedef), treedef, it)
             return updates, state._replace(lr=per_leaf_vector(lrs),
-                                           momentum=per_leaf_vector(moms))
+                                           momentum=per_leaf_vector(moms),
+                                           weight_decay=per_leaf_vector(wds))
         if params is None:
             raise ValueError(f"{rule.name} needs the params: call update(grads, state, params)")
         grads, treedef = jax.tree.flatten(unbox(updates))
@@ -289,14 +325,11 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         slots = treedef.flatten_up_to(state.slots)
         masks = [None] * len(grads) if grad_mask is None else treedef.flatten_up_to(grad_mask)
         hs = leaf_hparams(treedef)
-        lrs, moms = scheduled(hs, treedef, it)
+        lrs, moms, wds = scheduled(hs, treedef, it)
         grad_norm, leaf_norms = state.grad_norm, [None] * len(grads)
         if clip is not None and grads:
-            total, coef, norms = clip_coefficient(grads, masks, *clip)
-            grads = [g * coef.astype(g.dtype) for g in grads]
-            grad_norm = total.astype(jnp.float32)
-            if clip[1] == 2.0:  # the clipped gradient's 2-norm, without another pass
-                leaf_norms = [n * coef for n in norms]
+            grads, total, leaf_norms = clip_gradients(clip, grads, masks)
+            grad_norm = grad_norm if total is None else total
         if rule.prepare is not None and grads:  # a cross-tensor pass (Lamb's global clip)
             grads, leaf_norms = rule.prepare(grads, masks, hs, leaf_norms)
         picked: dict = {}  # one slice per (group, dtype), shared by its leaves
@@ -319,6 +352,8 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
             if moms[0] is not None:
                 m = pick(moms, i, hdt)
                 h[mkey] = (m, h["betas"][1]) if mkey == "betas" else m
+            if wds[0] is not None:
+                h["weight_decay"] = pick(wds, i, hdt)
             if t is None and rule.reads_step(h):
                 raise ValueError(f"{rule.name}: the state keeps no step count for "
                                  f"{leaf_names(updates)[i]!r} but its hyperparameters now "
@@ -339,10 +374,25 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         unflat = lambda xs: jax.tree.unflatten(treedef, xs)
         new_state = TorchOptimizerState(
             count=state.count + 1, step=unflat(out_step), slots=unflat(out_slots),
-            lr=per_leaf_vector(lrs), momentum=per_leaf_vector(moms), grad_norm=grad_norm)
+            lr=per_leaf_vector(lrs), momentum=per_leaf_vector(moms), grad_norm=grad_norm,
+            weight_decay=per_leaf_vector(wds))
         return boxed_like(out_u, updates), new_state
 
     return optax.GradientTransformationExtraArgs(init, update)
+
+
+def check_update_inputs(name: str, updates, state: TorchOptimizerState, params) -> None:
+    """The params against the tree ``init`` saw, the gradients against the params (tree,
+    shapes, dtypes): one-line ConfigErrors at trace time instead of JAX's "Dict key
+    mismatch" or a silent broadcast."""
+    expected = params_structure(state)
+    if params is None:
+        check_structure(updates, expected, f"{name}.update: the gradients (updates)",
+                        "the params given to init")
+        return
+    check_structure(params, expected, f"{name}.update: the params",
+                    "the params given to init")
+    check_gradients(updates, params, f"{name}.update")
 
 
 def _dtype():

@@ -39,7 +39,8 @@ class ReferenceRunner(Runner):
 
     def build_optim_wrapper(self, optim_wrapper):
         wrapper = super().build_optim_wrapper(optim_wrapper)
-        self.groups_as_built = _groups(wrapper.optimizer)
+        if self.groups_as_built is None:  # Runner.resume calls it again on the built wrapper
+            self.groups_as_built = _groups(wrapper.optimizer)
         return wrapper
 
     def _log_env(self, env_cfg):
@@ -78,7 +79,7 @@ class _Collect(Hook):
         self.rec = recorder
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        self.rec.collect(runner)
+        self.rec.collect(runner, batch_idx)
 
     def after_train_epoch(self, runner):
         self.rec.end_epoch(runner)
@@ -94,6 +95,8 @@ class Recorder:
         self.num_iters, self.steps_per_epoch = num_iters, steps_per_epoch
         self.ckpt_iters, self.ckpt_epochs, self.ckpt_dir = ckpt_iters, ckpt_epochs, ckpt_dir
         self.by_epoch, self.max_iters = None, None  # the train loop's, known at before_train
+        # a resumed run: the iteration it starts at, and how many iterations its loop would run
+        self.start_iter, self.remaining = 0, None
         self.hparams, self.params, self.stepped = [], [], []
         self.scales, self.norms = [], []
         self.checkpoints = {}
@@ -116,9 +119,14 @@ class Recorder:
     def start(self, runner):
         self.by_epoch = isinstance(runner.train_loop, EpochBasedTrainLoop)
         self.max_iters = runner.max_iters
-        if not 0 < self.num_iters <= self.max_iters:
-            raise ValueError(f"{self.num_iters} gradients for a run of {self.max_iters} "
-                             "iterations")
+        self.start_iter = runner.iter  # after Runner.resume: the checkpoint's meta['iter']
+        # an epoch loop runs whole epochs from runner.epoch (a resumed one replays the epoch
+        # of an iteration checkpoint from its first batch); an iteration loop to max_iters
+        self.remaining = ((runner.max_epochs - runner.epoch) * self.steps_per_epoch
+                          if self.by_epoch else self.max_iters - self.start_iter)
+        if not 0 < self.num_iters <= self.remaining:
+            raise ValueError(f"{self.num_iters} gradients for a run of {self.remaining} "
+                             f"iterations (from iteration {self.start_iter})")
         runner.optim_wrapper.optimizer.register_step_post_hook(self._count_steps)
 
     def before_iter(self, runner):
@@ -135,15 +143,15 @@ class Recorder:
         history = self._norm_history(runner)
         self.norms.append(float(history[-1]) if len(history) > self._norms_before else np.nan)
 
-    def collect(self, runner):
+    def collect(self, runner, batch_idx):
         model = runner.model
         self.params.append({n: p.detach().cpu().numpy().copy()
                             for n, p in model.named_parameters()})
         done = runner.iter + 1
         if done in self.ckpt_iters:
             self._save(runner, "iter", done, by_epoch=False)
-        epoch_end = self.by_epoch and done % self.steps_per_epoch == 0
-        if done == self.num_iters < self.max_iters and not epoch_end:
+        epoch_end = self.by_epoch and batch_idx == self.steps_per_epoch - 1
+        if done - self.start_iter == self.num_iters < self.remaining and not epoch_end:
             raise self.Stop
 
     def end_epoch(self, runner):
@@ -152,7 +160,7 @@ class Recorder:
         epoch = runner.epoch + 1
         if epoch in self.ckpt_epochs:
             self._save(runner, "epoch", epoch, by_epoch=True)
-        if runner.iter == self.num_iters < self.max_iters:
+        if runner.iter - self.start_iter == self.num_iters < self.remaining:
             raise self.Stop
 
     def _save(self, runner, kind, step, by_epoch):

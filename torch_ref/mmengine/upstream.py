@@ -63,7 +63,7 @@ def mmpretrain_root() -> Path:
     except importlib.metadata.PackageNotFoundError as err:
         raise ImportError(
             f"the MMEngine reference needs mmpretrain=={MMPRETRAIN_VERSION} on disk: "
-            f"pip install --no-deps mmpretrain=={MMPRETRAIN_VERSION}") from err
+            f"pip install 'optax_selfsup[mmengine-ref]'") from err
     if dist.version != MMPRETRAIN_VERSION:
         raise ImportError(f"mmpretrain {dist.version} is installed; the reference is pinned to "
                           f"{MMPRETRAIN_VERSION}")
@@ -136,6 +136,31 @@ def _install_mmselfsup_scope(loaded: dict[str, types.ModuleType]) -> None:
     sys.modules["mmselfsup.registry"] = module
 
 
+def swav_freeze_only_hook() -> str:
+    """Register (once) and name ``SwAVFreezeOnlyHook``: MMPretrain 1.2.0's ``SwAVHook``
+    (``engine/hooks/swav_hook.py``, executed unchanged) with its queue handling, which needs
+    SwAV's head, switched off. Its freezing (``before_train_iter``: ``requires_grad=False`` for
+    the parameters named in ``frozen_layers_cfg`` until that iteration) is upstream's code."""
+    load_mmpretrain()
+    root = mmpretrain_root()
+    _exec_file("mmpretrain.utils", root / "utils/misc.py")
+    module = _exec_file("mmpretrain.engine.hooks.swav_hook", root / "engine/hooks/swav_hook.py")
+    registry = module.HOOKS
+    if "SwAVFreezeOnlyHook" not in registry.module_dict:
+        class SwAVFreezeOnlyHook(module.SwAVHook):
+            def before_run(self, runner):
+                pass
+
+            def before_train_epoch(self, runner):
+                pass
+
+            def after_train_epoch(self, runner):
+                pass
+
+        registry.register_module(module=SwAVFreezeOnlyHook)
+    return "mmpretrain.SwAVFreezeOnlyHook"  # found from any default_scope
+
+
 @contextlib.contextmanager
 def cpu_amp():
     """Let MMEngine's ``AmpOptimWrapper`` run on a CPU-only torch, unchanged otherwise.
@@ -160,3 +185,27 @@ def cpu_amp():
         yield
     finally:
         amp.is_cuda_available, amp.GradScaler = saved
+
+
+@contextlib.contextmanager
+def trusted_checkpoints():
+    """Let ``Runner.resume`` read the checkpoints this reference wrote, unchanged otherwise.
+
+    MMEngine 0.10.7 loads a checkpoint with ``torch.load(filename, map_location=...)``
+    (``runner/checkpoint.py``, ``load_from_local``), whose ``weights_only`` default turned
+    True in torch 2.6; the message hub it saved holds ``HistoryBuffer`` objects, which that
+    default refuses, so upstream cannot resume its own checkpoints on torch 2.13. For the
+    duration of the resume ``torch.load`` defaults to ``weights_only=False``, as before
+    torch 2.6 (the files are the ones this process just wrote).
+    """
+    original = torch.load
+
+    def load(*args, **kwargs):
+        kwargs.setdefault("weights_only", False)
+        return original(*args, **kwargs)
+
+    torch.load = load
+    try:
+        yield
+    finally:
+        torch.load = original

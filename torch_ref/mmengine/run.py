@@ -18,7 +18,7 @@ from .layer_depth import bind_layer_depth
 from .model import Indices, build_model
 from .record import MMEngineRun
 from .runner import Recorder, ReferenceRunner
-from .upstream import cpu_amp, load_mmpretrain
+from .upstream import cpu_amp, load_mmpretrain, trusted_checkpoints
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -49,7 +49,7 @@ def run_mmengine(cfg: Mapping, values: Mapping[str, np.ndarray],
                  frozen: Iterable[str] = (), inject_inf: Mapping[int, str] | None = None,
                  checkpoint_iters: Iterable[int] = (), checkpoint_epochs: Iterable[int] = (),
                  checkpoint_dir: str | None = None, batch_size: int | None = None,
-                 log_level: str = "WARNING") -> MMEngineRun:
+                 resume_from: str | None = None, log_level: str = "WARNING") -> MMEngineRun:
     """Train ``values`` with ``cfg`` under MMEngine's ``Runner``; see the package docstring."""
     load_mmpretrain()
     cfg = copy.deepcopy(dict(cfg))
@@ -71,7 +71,7 @@ def run_mmengine(cfg: Mapping, values: Mapping[str, np.ndarray],
                 cfg["optim_wrapper"].get("constructor", "")):
             bind_layer_depth(model, cfg["model"])  # the one consumer of get_layer_depth
         dataloader = _dataloader(steps_per_epoch, _epoch_loop(cfg["train_cfg"]), batch_size or 1)
-        runner = _train(cfg, model, dataloader, recorder, log_level)
+        runner = _train(cfg, model, dataloader, recorder, log_level, resume_from)
     return recorder.result(runner, model)
 
 
@@ -85,12 +85,14 @@ def _dataloader(length: int, by_epoch: bool, batch_size: int) -> torch.utils.dat
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler)
 
 
-def _train(cfg: dict, model, dataloader, recorder: Recorder, log_level: str) -> ReferenceRunner:
+def _train(cfg: dict, model, dataloader, recorder: Recorder, log_level: str,
+           resume_from: str | None) -> ReferenceRunner:
     default_hooks = cfg.get("default_hooks") or {}
     hooks = dict(logger=None, checkpoint=None,
                  param_scheduler=default_hooks.get("param_scheduler",
                                                    dict(type="ParamSchedulerHook")))
-    with tempfile.TemporaryDirectory(prefix="mmengine_ref_") as work_dir, cpu_amp():
+    trusted = trusted_checkpoints() if resume_from is not None else contextlib.nullcontext()
+    with tempfile.TemporaryDirectory(prefix="mmengine_ref_") as work_dir, cpu_amp(), trusted:
         runner = ReferenceRunner(
             model=model, work_dir=work_dir, train_dataloader=dataloader,
             train_cfg=cfg["train_cfg"], optim_wrapper=cfg["optim_wrapper"],
@@ -101,7 +103,7 @@ def _train(cfg: dict, model, dataloader, recorder: Recorder, log_level: str) -> 
             env_cfg=dict(mp_cfg=dict(mp_start_method=multiprocessing.get_start_method())),
             log_level=log_level, visualizer=dict(type="Visualizer"),
             randomness=dict(seed=0), experiment_name=f"mmengine_ref_{uuid.uuid4().hex[:12]}",
-            cfg=cfg)
+            load_from=resume_from, resume=resume_from is not None, cfg=cfg)
         try:
             runner.train()
         except recorder.Stop:
