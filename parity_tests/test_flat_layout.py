@@ -362,22 +362,3 @@ def test_flat_buffers_split_across_8_devices_equal_one_device():
     assert out["dev"] <= 6e-7, out
     assert out["sharded"] == ["P('x', None)"] * 2, out
 
-
-def test_the_docs_examples_run(tmp_path):
-    """docs/flat-layout.md's python blocks, in order, in a fresh interpreter."""
-    import os
-    import re
-    import subprocess
-    import sys
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    with open(os.path.join(root, "docs", "flat-layout.md"), encoding="utf-8") as f:
-        blocks = re.findall(r"^```python\n(.*?)^```", f.read(), flags=re.S | re.M)
-    assert len(blocks) >= 3
-    script = tmp_path / "doc.py"
-    script.write_text("\n\n".join(blocks) + "\nprint('grads', type(grads).__name__)\n")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                            cwd=root, env=env, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "grads Flat" in result.stdout
