@@ -116,3 +116,20 @@ def test_a_torch_checkpoint_continues_on_the_flat_layout():
                         layout="flat")
     assert deviation(ours, ref[n:]) <= 1e-5
     assert optax.tree_utils.tree_max(jax.tree.map(jnp.abs, resumed.params)) > 0
+
+
+def test_the_checkpoint_record_of_a_bare_flat_optimizer():
+    """save_checkpoint's record: the slot names and the iteration of a flat optimizer
+    standing alone (no clock around it) as of a per-tensor one."""
+    from optax_selfsup.checkpoint.record import make_record
+
+    params = {"a": jnp.ones(3), "b": jnp.ones((2, 2))}
+    records = []
+    for layout in (None, oss.FlatLayout(params)):
+        tx = oss.sgd(lr=0.1, momentum=0.9, layout=layout)
+        state = tx.init(params)
+        for _ in range(2):
+            _, state = tx.update(params, state, params)
+        records.append(make_record(state))
+    assert records[1] == records[0]
+    assert records[1]["slots"] == ["momentum_buffer"] and records[1]["iteration"] == 2
