@@ -12,7 +12,8 @@ the name to ``__all__``.
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .builder import build_optimizer, describe, format_table, plan_optimizer
+    from .builder import build_optimizer, describe, flat_layout, format_table, plan_optimizer
+    from .checkpoint.convert import convert_state
     from .checkpoint.errors import CheckpointError, CheckpointWarning
     from .checkpoint.from_torch import TorchCheckpointError, from_torch_checkpoint
     from .checkpoint.orbax import (
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from .config.cfg_options import merge_options
     from .config.files import load_config
     from .errors import ConfigError
+    from .layout import Flat, FlatLayout
     from .names import flax_resnet_name_map, leaf_names, nest_names, torch_names
     from .optimizers import (
         REQUIRED,
@@ -53,14 +55,23 @@ if TYPE_CHECKING:
     from .registry import LR_POLICIES, MOMENTUM_POLICIES, OPTIMIZERS
     from .schedules.clock import Clock
     from .schedules.schedule import Schedule, lr_schedule, momentum_schedule, parse_schedule
-    from .state import current_hparams, group_values, has_updated, iteration, loss_scale
+    from .state import (
+        current_hparams,
+        flat_layout_of,
+        group_values,
+        has_updated,
+        iteration,
+        loss_scale,
+    )
     from .transforms.accumulate import Accumulate, AccumulateState, LossDivisorState, accumulate
     from .transforms.clip import clip_grad_norm
     from .transforms.clocked import clocked
+    from .transforms.flat_optimizer import FlatOptimizerState
     from .transforms.frozen import skip_frozen
     from .transforms.in_place import nnx_update, update_and_apply
     from .transforms.lars import scale_by_lars
     from .transforms.loss_scale import dynamic_loss_scale
+    from .transforms.rule import tensor_norm
     from .transforms.torch_optimizer import TorchOptimizerState
 
 __all__ = [
@@ -77,6 +88,8 @@ __all__ = [
     "CheckpointMismatch", "check_compatible", "latest_step", "restore_checkpoint",
     "save_checkpoint", "state_from_raw", "TorchCheckpointError", "from_torch_checkpoint",
     "CheckpointError", "CheckpointWarning", "torch_to_flax_layout", "flax_to_torch_layout",
+    "convert_state", "Flat", "FlatLayout", "FlatOptimizerState", "flat_layout", "flat_layout_of",
+    "tensor_norm",
 ]
 
 

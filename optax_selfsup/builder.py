@@ -15,6 +15,7 @@ in ``clocked``. ``describe(cfg, params)`` shows what each parameter gets.
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from .config.generation import MMENGINE, generation_of
@@ -22,9 +23,12 @@ from .config.mmcv1 import plan_mmcv1
 from .config.mmengine import BOOKKEEPING, plan_mmengine
 from .config.plan import Plan
 from .errors import ConfigError
+from .layout import FlatLayout
 from .pytrees import unbox
 from .transforms.accumulate import accumulate
 from .transforms.clocked import clocked
+from .transforms.flat_io import flat_io
+from .transforms.flat_optimizer import signature_groups
 from .transforms.frozen import skip_frozen
 from .transforms.loss_scale import dynamic_loss_scale
 from .transforms.torch_optimizer import torch_optimizer
@@ -79,7 +83,8 @@ def _tree(params, values):
 
 def build_optimizer(cfg: dict, params, *, steps_per_epoch: int | None = None,
                     name_map="default", module=None, norm_layers=None, dwconv_layers=None,
-                    batch_size: int | None = None) -> optax.GradientTransformationExtraArgs:
+                    batch_size: int | None = None,
+                    layout=None) -> optax.GradientTransformationExtraArgs:
     """The optax transformation an MMSelfSup / MMPretrain config describes, for ``params``.
 
     ``params`` is any pytree of arrays (nested dicts, Flax Linen ``params``, an
@@ -99,21 +104,63 @@ def build_optimizer(cfg: dict, params, *, steps_per_epoch: int | None = None,
     otherwise they are guessed from names and shapes, with a warning naming the
     parameters whose group rests on a weak guess. ``batch_size``: the total batch
     size of one iteration, needed when ``auto_scale_lr.enable`` is True.
+
+    ``layout``: ``None`` / ``'per_tensor'`` (default: one array per tensor), ``'flat'``
+    (params, gradients and state as one ``[rows, 128]`` buffer per dtype, tensors
+    grouped by what selects their code path; ``oss.flat_layout(cfg, params)`` gives
+    that layout) or a ``FlatLayout`` of ``params``. A flat transformation takes the
+    per-tensor trees (flattened inside) or ``Flat`` buffers of its layout, with the
+    same numbers (docs/flat-layout.md).
     """
     extra = dict(module=module, norm_layers=norm_layers, dwconv_layers=dwconv_layers,
                  batch_size=batch_size)
     # the plan reads the params before unboxing: Flax NNX variable types are checked there
     plan = plan_optimizer(cfg, params, steps_per_epoch=steps_per_epoch, name_map=name_map,
                           **extra)
-    return build_from_plan(plan, unbox(params))
+    return build_from_plan(plan, unbox(params), layout=layout)
 
 
-def build_from_plan(plan: Plan, params) -> optax.GradientTransformationExtraArgs:
+def plan_layout(plan: Plan, params, *, row_multiple: int = 1) -> FlatLayout:
+    """The flat layout ``layout='flat'`` uses: tensors grouped by their static signature
+    (the rule's flags, slots, static zeros, dtype), so each group is one run of rows."""
+    params = unbox(params)
+    hs = [{k: (bool(v) if k in plan.rule.flags else v) for k, v in h.items()}
+          for h in plan.hparams]
+    dtypes = [getattr(x, "dtype", None) or jnp.result_type(x) for x in jax.tree.leaves(params)]
+    groups = signature_groups(plan.rule, hs, dtypes)
+    return FlatLayout(params, groups=groups, row_multiple=row_multiple)
+
+
+def flat_layout(cfg: dict, params, *, name_map="default", row_multiple: int = 1,
+                **mmengine) -> FlatLayout:
+    """``plan_layout`` for a config: the layout of ``build_optimizer(..., layout='flat')``
+    (``row_multiple``: e.g. the number of devices its rows are split across; pass the
+    result as ``layout=``; ``module=``, ``norm_layers=``, ... as for ``build_optimizer``)."""
+    plan = plan_optimizer(cfg, params, name_map=name_map, schedules=False, **mmengine)
+    return plan_layout(plan, unbox(params), row_multiple=row_multiple)
+
+
+def _resolve_layout(layout, plan, params):
+    if layout is None or (isinstance(layout, str) and layout == "per_tensor"):
+        return None
+    if isinstance(layout, str) and layout == "flat":
+        return plan_layout(plan, params)
+    if isinstance(layout, FlatLayout):
+        if layout.treedef != jax.tree.structure(params):
+            raise ConfigError("build_optimizer: layout= is a FlatLayout of another params "
+                              "tree; build it from these params (oss.flat_layout(cfg, params))")
+        return layout
+    raise ConfigError(f"build_optimizer: layout={layout!r}; choose from None, 'per_tensor', "
+                      "'flat' or a FlatLayout (oss.flat_layout(cfg, params))")
+
+
+def build_from_plan(plan: Plan, params, *, layout=None) -> optax.GradientTransformationExtraArgs:
     """The transformation a ``Plan`` describes (from any generation's reader), for
-    ``params`` (the tree it was planned for)."""
+    ``params`` (the tree it was planned for); ``layout`` as in ``build_optimizer``."""
     params = unbox(params)
     if plan.clock is None:
         raise ValueError("build_from_plan needs a plan made with schedules=True")
+    flat = _resolve_layout(layout, plan, params)
     columns = {k: _tree(params, [h[k] for h in plan.hparams]) for k in plan.rule.defaults}
     lr_override = None
     if plan.lr_override is not None:
@@ -124,7 +171,7 @@ def build_from_plan(plan: Plan, params) -> optax.GradientTransformationExtraArgs
                          momentum_schedule=plan.schedules.get("momentum"),
                          weight_decay_schedule=plan.schedules.get("weight_decay"),
                          group_index=group_index, lr_override=lr_override, clip=plan.clip,
-                         **columns)
+                         layout=flat, **columns)
     if plan.loss_scale is not None:
         tx = dynamic_loss_scale(tx, **plan.loss_scale)
     if any(plan.frozen_until):
@@ -135,7 +182,7 @@ def build_from_plan(plan: Plan, params) -> optax.GradientTransformationExtraArgs
         tx = accumulate(tx, plan.update_interval, max_iters=plan.clock.max_iters,
                         flush_remainder=plan.flush_remainder, accumulator_dtype=None,
                         divide_loss=plan.loss_scale is not None)
-    return clocked(tx)
+    return clocked(tx) if flat is None else flat_io(clocked(tx), flat)
 
 
 def describe(cfg: dict, params, *, steps_per_epoch: int | None = None,

@@ -14,6 +14,7 @@ from .pytrees import unbox
 from .transforms.accumulate import AccumulateState, LossDivisorState
 from .transforms.clip import ClipState
 from .transforms.clocked import ClockedState
+from .transforms.flat_optimizer import FlatOptimizerState
 from .transforms.loss_scale import LossScaleState
 from .transforms.torch_optimizer import TorchOptimizerState, params_structure
 
@@ -45,8 +46,9 @@ def current_hparams(opt_state) -> dict:
     applied update) when gradients are clipped by norm and ``'loss_scale'`` with fp16 /
     AMP. Before the first update the values are those of iteration 0.
     """
-    opt = _find(opt_state, TorchOptimizerState, "optax_selfsup optimizer")
-    treedef = params_structure(opt)
+    opt = _find(opt_state, (TorchOptimizerState, FlatOptimizerState), "optax_selfsup optimizer")
+    treedef = (opt.layout.layout.treedef if isinstance(opt, FlatOptimizerState)
+               else params_structure(opt))
     as_tree = lambda v: None if v is None else jax.tree.unflatten(treedef, list(v))
     out = {"lr": as_tree(opt.lr), "momentum": as_tree(opt.momentum)}
     if getattr(opt, "weight_decay", None) is not None:
@@ -99,12 +101,17 @@ def iteration(opt_state) -> jax.Array:
     """The number of ``update`` calls so far: the global micro-iteration the next call
     runs at (mmcv's ``runner.iter``); the last call ran at ``iteration(s) - 1``."""
     for cls, field in ((ClockedState, "iteration"), (AccumulateState, "count"),
-                       (TorchOptimizerState, "count")):
+                       (TorchOptimizerState, "count"), (FlatOptimizerState, "count")):
         found = _all(opt_state, cls)
         if found:
             return getattr(found[0], field)
     raise ValueError("no optax_selfsup clock found in opt_state (oss.clocked, oss.accumulate "
                      "or an oss optimizer)")
+
+
+def flat_layout_of(opt_state):
+    """The ``FlatLayout`` of a ``layout='flat'`` optimizer state (flatten params with it)."""
+    return _find(opt_state, FlatOptimizerState, "flat-layout optimizer").layout.layout
 
 
 def loss_scale(opt_state) -> jax.Array:

@@ -69,7 +69,8 @@ def run_ours(cfg, values, grads, *, steps_per_epoch, amp=False, inject_inf=None,
     tree = nest_names({k: jnp.asarray(values[k]) for k in names})
     tx = oss.build_optimizer(cfg, tree, steps_per_epoch=steps_per_epoch, **jax_kwargs)
     state = tx.init(tree)
-    plan = oss.plan_optimizer(cfg, tree, steps_per_epoch=steps_per_epoch, **jax_kwargs)
+    plan_kwargs = {k: v for k, v in jax_kwargs.items() if k != "layout"}
+    plan = oss.plan_optimizer(cfg, tree, steps_per_epoch=steps_per_epoch, **plan_kwargs)
 
     @jax.jit
     def step(p, s, g):

@@ -84,20 +84,28 @@ class TorchLayout:
 
 
 def run_jax(cfg, values, grads, spe, *, layout=TorchLayout, name_map="default", fp16=False,
-            in_place=False):
+            in_place=False, opt_layout=None, live_flat=False):
     """``layout.to_tree(flat torch-named dict)`` gives the params pytree and
     ``layout.to_flat(tree)`` the torch-named dict back (e.g. Flax names, HWIO kernels).
-    ``in_place``: step with ``oss.update_and_apply`` instead of update + apply_updates."""
+    ``in_place``: step with ``oss.update_and_apply`` instead of update + apply_updates.
+    ``opt_layout``: build_optimizer's ``layout=``; ``live_flat``: with it, the params and
+    gradients are handed over as ``Flat`` buffers (else as per-tensor trees)."""
     tree = layout.to_tree(values)
-    tx = oss.build_optimizer(cfg, tree, steps_per_epoch=spe, name_map=name_map)
+    tx = oss.build_optimizer(cfg, tree, steps_per_epoch=spe, name_map=name_map,
+                             layout=opt_layout)
     state = tx.init(tree)
+    flat = oss.flat_layout_of(state) if live_flat else None
 
     @jax.jit
     def step(p, s, g):
+        if flat is not None:
+            p, g = flat.flatten(p), flat.flatten(g)
         if in_place:
-            return oss.update_and_apply(tx, g, s, p)
-        updates, s = tx.update(g, s, p)
-        return optax.apply_updates(p, updates), s
+            p, s = oss.update_and_apply(tx, g, s, p)
+        else:
+            updates, s = tx.update(g, s, p)
+            p = optax.apply_updates(p, updates)
+        return (p if flat is None else flat.unflatten(p)), s
 
     order = jax_order(values)
     params, lrs, moms, updated = [], [], [], []
@@ -129,8 +137,9 @@ def _scalars(layout, tree):
 
 
 def _opt_state(state):
-    found = [s for s in jax.tree.leaves(state, is_leaf=lambda x: isinstance(
-        x, oss.TorchOptimizerState)) if isinstance(s, oss.TorchOptimizerState)]
+    kinds = (oss.TorchOptimizerState, oss.FlatOptimizerState)
+    found = [s for s in jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, kinds))
+             if isinstance(s, kinds)]
     return found[0]
 
 

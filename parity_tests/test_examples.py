@@ -7,6 +7,7 @@ import importlib.util
 import os
 import sys
 
+import jax
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,3 +34,16 @@ def test_linen_train_state_example_accumulates(monkeypatch, tmp_path):
                                                        "--steps-per-epoch", "64"])
     assert updates == 8  # update_interval=16 over 128 micro-batches
     assert np.all(np.isfinite(losses)) and np.mean(losses[-32:]) < np.mean(losses[:32])
+
+
+def test_flat_training_example_equals_the_per_tensor_run(monkeypatch):
+    """Params living flat (Flat gradients from slices) against the per-tensor layout."""
+    monkeypatch.chdir(ROOT)
+    module = _load("flat_training")
+    argv = ["--epochs", "2", "--steps-per-epoch", "6"]
+    flat_losses, flat_params = module.main(argv)
+    losses, params = module.main(argv, layout=None)
+    np.testing.assert_allclose(flat_losses, losses, rtol=2e-5)
+    for a, b in zip(jax.tree.leaves(flat_params), jax.tree.leaves(params)):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
+    assert np.all(np.isfinite(flat_losses)) and len(flat_losses) == 12

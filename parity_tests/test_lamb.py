@@ -303,11 +303,11 @@ def torch_ref_run(cfg, values, grads, dtype, save_at=None):
     return history[1:], saved.get("ckpt"), betas
 
 
-def built_run(cfg, values, grads, dtype, params=None, state=None):
+def built_run(cfg, values, grads, dtype, params=None, state=None, layout=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         tx = oss.build_optimizer(cfg, {k: jnp.asarray(v, dtype) for k, v in values.items()},
-                                 steps_per_epoch=len(grads))
+                                 steps_per_epoch=len(grads), layout=layout)
     params = {k: jnp.asarray(v, dtype) for k, v in values.items()} if params is None else params
     state = tx.init(params) if state is None else state
     step = jax.jit(lambda p, s, g: tx.update(g, s, p))
@@ -320,13 +320,14 @@ def built_run(cfg, values, grads, dtype, params=None, state=None):
     return out, betas
 
 
+@pytest.mark.parametrize("layout", [None, "flat"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
-def test_config_with_schedules_clip_and_frozen_layers_matches_upstream(dtype):
+def test_config_with_schedules_clip_and_frozen_layers_matches_upstream(dtype, layout):
     values, grads = values_and_grads(CONFIG_SHAPES, CONFIG_SCALES, seed=4)
     with ieee_sqrt(dtype == np.float64):
         ref, _, ref_betas = torch_ref_run(CONFIG, values, grads, dtype)
     with jax.enable_x64(dtype == np.float64):
-        ours, betas = built_run(CONFIG, values, grads, dtype)
+        ours, betas = built_run(CONFIG, values, grads, dtype, layout=layout)
     assert deviation(ours, ref) <= TOL[dtype]
     np.testing.assert_allclose(betas, ref_betas, rtol=1e-6)
     assert max(ref_betas) == 0.9 and min(ref_betas) < 0.81  # the cyclic momentum on betas[0]

@@ -82,13 +82,38 @@ def load(name):
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
 def test_recipe_matches_torch_ref_every_iteration(name, torch_device):
+    check_recipe(name, torch_device)
+
+
+# the flat layout (docs/flat-layout.md) in CI on recipes covering LARS with excluded
+# tensors, accumulation, frozen layers, AdamW, an inf-norm clip, fp16 loss scaling and
+# SimSiam's fixed lr; the others are marked slow
+FLAT_CI = {
+    "selfsup/simclr/simclr_resnet50_8xb32-coslr-200e_in1k.py",
+    "selfsup/byol/byol_resnet50_16xb256-accum16-coslr-200e_in1k.py",
+    "selfsup/swav/swav_resnet50_8xb32-mcrop-2-6-coslr-200e_in1k.py",
+    "selfsup/mae/mae_vit-base-p16_8xb512-coslr-400e_in1k.py",
+    "selfsup/simsiam/simsiam_resnet50_8xb32-coslr-100e_in1k.py",
+    "misc/sgd_gradclip-inf_coslr.py",
+    "misc/adamw_fp16-dynamic_accum4.py",
+}
+
+
+@pytest.mark.parametrize("name", [n if n in FLAT_CI else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in sorted(RECIPES)])
+def test_recipe_on_the_flat_layout_matches_torch_ref(name, torch_device):
+    """``layout='flat'`` with the params living flat (``Flat`` in, ``Flat`` out)."""
+    check_recipe(name, torch_device, opt_layout="flat", live_flat=True)
+
+
+def check_recipe(name, torch_device, **kw):
     cfg, spe, steps, inf_at = load(name)
     values = initial_values()
     grads = gradients(steps, inf_at=inf_at)
     fp16 = cfg.get("fp16") is not None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # rules for tensors this small model lacks
-        ours, lrs, moms, updated = run_jax(cfg, values, grads, spe, fp16=fp16)
+        ours, lrs, moms, updated = run_jax(cfg, values, grads, spe, fp16=fp16, **kw)
     ref, ref_lrs, ref_moms, built = run_torch(cfg, values, grads, spe, device=torch_device)
     for it in range(steps + 1):
         err = param_error(ours[it], ref[it])

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..layout import is_flat
 from ..pytrees import unbox
 from ..transforms.accumulate import AccumulateState, LossDivisorState
 from ..transforms.clip import ClipState
 from ..transforms.clocked import ClockedState
+from ..transforms.flat_optimizer import FlatOptimizerState, LayoutRef
 from ..transforms.frozen import SkipFrozenState
 from ..transforms.loss_scale import LossScaleState
 from ..transforms.torch_optimizer import TorchOptimizerState
@@ -30,6 +32,8 @@ STATE_KINDS = {
     LossScaleState: "a loss scale (fp16)",
     ClipState: "a gradient-clipping norm (optimizer_config.grad_clip)",
     TorchOptimizerState: "optimizer slots",
+    FlatOptimizerState: "optimizer slots on the flat layout (build_optimizer(layout='flat'); "
+                        "oss.convert_state moves a state between the layouts)",
 }
 _BY_FIELDS = {frozenset(cls._fields): cls.__name__ for cls in STATE_KINDS}
 _KIND = {cls.__name__: text for cls, text in STATE_KINDS.items()}
@@ -59,9 +63,11 @@ def layout(tree) -> tuple[dict, dict]:
     types: dict = {}
 
     def walk(x, path):
-        if x is None:
+        if x is None or isinstance(x, LayoutRef):  # a LayoutRef is static: no leaves
             return
-        if _is_namedtuple(x):
+        if is_flat(x):
+            items = list(x.items())
+        elif _is_namedtuple(x):
             types[path] = type(x).__name__
             items = [(f, getattr(x, f)) for f in x._fields]
         elif isinstance(x, dict):
@@ -89,10 +95,13 @@ def slot_names(leaves: dict, types: dict) -> set:
     """The per-parameter slot names (torch's state names) under every optimizer state."""
     names = set()
     for root, name in types.items():
-        if name != TorchOptimizerState.__name__:
+        if name not in (TorchOptimizerState.__name__, FlatOptimizerState.__name__):
             continue
         prefix = f"{root}.slots." if root else "slots."
-        names |= {p.rsplit(".", 1)[-1] for p in leaves if p.startswith(prefix)}
+        if name == FlatOptimizerState.__name__:  # slots.<name>.<dtype>
+            names |= {p[len(prefix):].split(".", 1)[0] for p in leaves if p.startswith(prefix)}
+        else:
+            names |= {p.rsplit(".", 1)[-1] for p in leaves if p.startswith(prefix)}
     return names
 
 

@@ -214,7 +214,7 @@ def _replace(tree, fill):
 
 def from_torch_checkpoint(path_or_checkpoint, cfg: dict, params_template, *,
                           steps_per_epoch: int | None = None, name_map="default",
-                          param_order=None, convert=None) -> Resumed:
+                          param_order=None, convert=None, layout=None) -> Resumed:
     """Params and optimizer state of ``build_optimizer(cfg, params, steps_per_epoch=...)``
     continuing the torch run an mmcv 1.x or MMEngine checkpoint (a path or the loaded
     dict) stopped.
@@ -231,6 +231,8 @@ def from_torch_checkpoint(path_or_checkpoint, cfg: dict, params_template, *,
         each of its optimizer slots shaped like it: ``oss.torch_to_flax_layout`` for
         Flax trees (``flax_name`` is the template leaf's dotted path). Needed when the
         template has Flax ``kernel`` leaves.
+      layout: ``build_optimizer``'s ``layout=``: the state of that transformation (e.g.
+        ``'flat'``: ``oss.convert_state`` of the per-tensor one); the params stay a tree.
     """
     run = read_torch_checkpoint(path_or_checkpoint)
     it, source = run.iteration, run.source
@@ -315,4 +317,10 @@ def from_torch_checkpoint(path_or_checkpoint, cfg: dict, params_template, *,
         opt_state = _replace(state, fill)
     except KeyError as err:
         raise ConfigError(f"the checkpoint's optimizer state lacks {err}") from None
+    if layout is not None and not (isinstance(layout, str) and layout == "per_tensor"):
+        from .convert import convert_state
+
+        other = build_optimizer(cfg, params, steps_per_epoch=steps_per_epoch, name_map=name_map,
+                                layout=layout)
+        opt_state = convert_state(opt_state, jax.eval_shape(other.init, params))
     return Resumed(params, opt_state, it, run.meta)

@@ -34,6 +34,7 @@ from ..errors import ConfigError
 from ..pytrees import unbox
 from ..transforms.accumulate import AccumulateState
 from ..transforms.clocked import ClockedState
+from ..transforms.flat_optimizer import FlatOptimizerState
 from ..transforms.torch_optimizer import TorchOptimizerState
 from .compatible import layout, slot_names
 from .errors import CheckpointMismatch, CheckpointWarning
@@ -74,7 +75,7 @@ def state_iteration(opt_state) -> int | None:
     """The global iteration an optax_selfsup state is at (the clock, else the
     accumulation count, else the optimizer's update count); None without them."""
     for cls, field in ((ClockedState, "iteration"), (AccumulateState, "count"),
-                       (TorchOptimizerState, "count")):
+                       (TorchOptimizerState, "count"), (FlatOptimizerState, "count")):
         found = _found(opt_state, cls)
         if len(found) == 1:
             return _host_int(getattr(found[0], field))

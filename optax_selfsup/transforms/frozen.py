@@ -16,8 +16,10 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
+from ..layout import Flat, is_flat
 from ..pytrees import per_leaf, unbox
 from .in_place import update_and_apply, with_in_place
 
@@ -42,6 +44,21 @@ def frozen_until(names, frozen_layers_cfg: dict, where: str = "frozen_layers_cfg
             for name in names]
 
 
+def _masked_flat(updates, until, iteration, grad_mask):
+    """The flat layout's gradients with frozen tensors' rows zeroed, and the ``[n]`` mask
+    (layout order)."""
+    layout = updates.layout
+    limits = per_leaf(unbox(until), layout.treedef, "until", where="skip_frozen")
+    limits = np.asarray([int(limits[i]) for i in layout.order])
+    mask = (jnp.asarray(limits) == 0) | (iteration >= jnp.asarray(limits))
+    if grad_mask is not None:
+        mask = mask & grad_mask
+    rows = layout.per_row(mask)
+    updates = Flat(layout, {k: jnp.where(rows[k], g, jnp.zeros((), g.dtype))
+                            for k, g in updates.items()})
+    return updates, mask
+
+
 class SkipFrozenState(NamedTuple):
     count: jax.Array  # calls seen: the clock when none is handed in
     inner: Any
@@ -63,6 +80,8 @@ def skip_frozen(inner: optax.GradientTransformation,
     def masked(updates, state, iteration, grad_mask):
         """(it, the gradients with frozen leaves zeroed, the per-leaf mask)."""
         iteration = state.count if iteration is None else iteration
+        if is_flat(updates):
+            return (iteration, *_masked_flat(updates, until, iteration, grad_mask))
         leaves, treedef = jax.tree.flatten(updates)
         limits = per_leaf(unbox(until), treedef, "until", where="skip_frozen")
         incoming = [None] * len(leaves) if grad_mask is None else treedef.flatten_up_to(grad_mask)

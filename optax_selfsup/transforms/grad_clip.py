@@ -59,7 +59,7 @@ class GradClip(NamedTuple):
         raise ValueError(f"GradClip.kind={clip.kind!r} is not one of 'norm', 'value'")
 
 
-def _raise_nonfinite(total, norm_type):
+def raise_nonfinite(total, norm_type):
     import numpy as np
 
     if not np.isfinite(total):
@@ -78,7 +78,7 @@ def clip_gradients(clip: GradClip, grads: list, masks: list):
         return [jnp.clip(g, -c, c) for g in grads], None, [None] * len(grads)
     total, coef, norms = clip_coefficient(grads, masks, clip.max_norm, clip.norm_type)
     if clip.error_if_nonfinite:
-        jax.debug.callback(_raise_nonfinite, total, clip.norm_type)
+        jax.debug.callback(raise_nonfinite, total, clip.norm_type)
     grads = [g * coef.astype(g.dtype) for g in grads]
     leaf_norms = [n * coef for n in norms] if clip.norm_type == 2.0 else [None] * len(grads)
     return grads, total.astype(norm_dtype(grads)), leaf_norms

@@ -46,7 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..validation import BETA, NON_NEGATIVE
-from .rule import Rule, one_minus_pow
+from .rule import Rule, one_minus_pow, tensor_norm
 
 
 def _is_number(x) -> bool:
@@ -101,8 +101,8 @@ def lamb_step(g, p, slots, h, t):
         u = rw(u + wd * p)
     adapt = True if h["always_adapt"] else (bool(wd != 0) if _is_number(wd) else wd != 0)
     if adapt is not False:
-        w_norm = rw(jnp.linalg.norm(p.ravel()))
-        u_norm = rw(jnp.linalg.norm(u.ravel()))
+        w_norm = rw(tensor_norm(p, h))
+        u_norm = rw(tensor_norm(u, h))
         # upstream's ratio is float32 for float16 / bfloat16 parameters (0-d where with a
         # float32 one): the quotient is rounded to the stored dtype, the ratio is not
         ratio = jnp.where(w_norm > 0, jnp.where(u_norm > 0, rw(w_norm / u_norm), 1.0), 1.0)

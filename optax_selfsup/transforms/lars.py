@@ -32,12 +32,14 @@ from ..pytrees import boxed_like, per_leaf, unbox
 from ..tree_checks import check_gradients
 
 
-def lars_trust_ratio(g, p, weight_decay, eta, eps, g_norm=None):
+def lars_trust_ratio(g, p, weight_decay, eta, eps, g_norm=None, norm=None):
     """``eta*||p|| / (||g|| + wd*||p|| + eps)``, or 1 when ``||p||`` or ``||g||`` is 0
-    (``g_norm``: ``||g||`` when already known)."""
-    w_norm = jnp.linalg.norm(p.ravel())
+    (``g_norm``: ``||g||`` when already known; ``norm``: the tensor norm, per tensor by
+    default, per row on the flat layout)."""
+    norm = norm or (lambda x: jnp.linalg.norm(x.ravel()))
+    w_norm = norm(p)
     if g_norm is None:
-        g_norm = jnp.linalg.norm(g.ravel())
+        g_norm = norm(g)
     else:
         g_norm = g_norm.astype(w_norm.dtype)
     trust = eta * w_norm / (g_norm + weight_decay * w_norm + eps)

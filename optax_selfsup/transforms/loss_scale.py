@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import optax
 
 from ..errors import ConfigError
+from ..layout import is_flat
 from ..validation import Range, check_number, float32_problem, is_concrete_int
 from .in_place import with_in_place
 from .select import apply_if, update_if
@@ -97,9 +98,17 @@ def dynamic_loss_scale(inner: optax.GradientTransformation, init_scale: float = 
 
         updates = jax.tree.map(unscale, updates)
         leaves, treedef = jax.tree.flatten(updates)
-        masks = [None] * len(leaves) if grad_mask is None else treedef.flatten_up_to(grad_mask)
+        if is_flat(updates) and grad_mask is not None:  # a [n] vector: per row
+            rows = updates.layout.per_row(grad_mask)
+            masks = [rows[k] for k in updates.layout.keys]
+        else:
+            masks = [None] * len(leaves) if grad_mask is None else \
+                treedef.flatten_up_to(grad_mask)
         finite = jnp.asarray(True)
         for g, m in zip(leaves, masks):
+            if m is not None and jnp.ndim(m):  # per row (the flat layout)
+                finite = finite & jnp.all(jnp.isfinite(g) | ~m)
+                continue
             ok = jnp.all(jnp.isfinite(g))
             finite = finite & (ok if m is None else (ok | ~m))
         return updates, finite

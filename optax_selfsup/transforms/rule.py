@@ -59,6 +59,26 @@ class Rule:
     # True: ``t`` counts the updates, also those where the tensor had no gradient (torch
     # keeps it per param group, as Lamb does); False: the tensor's own updates
     group_step: bool = False
+    # True: ``step`` reads nothing across a tensor except through ``tensor_norm`` (so it
+    # runs unchanged on a run of rows of the flat layout, docs/flat-layout.md); the
+    # built-in rules are; ``layout='flat'`` refuses a rule that does not say so
+    elementwise: bool = False
+    # flags ``step`` also reads as a per-row boolean array (``jnp.where``), so tensors that
+    # differ only there share one run of rows on the flat layout (LARS ``lars_exclude``)
+    row_flags: tuple[str, ...] = ()
+
+
+# ``h[TENSOR_NORM]``: set by the flat layout, a function returning each element's tensor's
+# 2-norm (broadcast per row); absent per tensor
+TENSOR_NORM = "__tensor_norm__"
+
+
+def tensor_norm(x, h):
+    """The 2-norm of the tensor ``x`` belongs to: ``||x|| = sqrt(sum(x**2))`` over the whole
+    tensor (a 0-d array per tensor; per row on the flat layout). Rules read norms through
+    this so they run on both layouts."""
+    fn = h.get(TENSOR_NORM)
+    return jnp.linalg.norm(x.ravel()) if fn is None else fn(x)
 
 
 def one_minus_pow(beta, t):

@@ -7,11 +7,12 @@ and MMSelfSup 0.x ``mmselfsup/core/optimizer/optimizers.py`` (LARS).
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 
 from ..errors import ConfigError
 from ..validation import NON_NEGATIVE, Range
 from .lars import lars_trust_ratio
-from .rule import REQUIRED, Rule, coupled_decay, lerp, mul_, sign_flip
+from .rule import REQUIRED, TENSOR_NORM, Rule, coupled_decay, lerp, mul_, sign_flip
 
 # torch's constructor checks (and MMSelfSup's for LARS)
 _SGD_RANGES = dict(lr=NON_NEGATIVE, momentum=NON_NEGATIVE, weight_decay=NON_NEGATIVE)
@@ -73,9 +74,14 @@ def lars_step(g, p, slots, h, t):
     """MMSelfSup LARS: ``local = eta*||p|| / (||g|| + wd*||p|| + eps)`` (1 when a norm
     is 0 or the tensor is lars_exclude); ``d = (g + wd*p) * local * lr``; buffer as SGD;
     ``p -= d`` (lr before the buffer)."""
-    wd = h["weight_decay"]
-    local = 1.0 if h["lars_exclude"] else lars_trust_ratio(g, p, wd, h["eta"], h["eps"],
-                                                           h.get("grad_norm"))
+    wd, excluded = h["weight_decay"], h["lars_exclude"]
+    if isinstance(excluded, (bool, np.bool_)) and excluded:
+        local = 1.0
+    else:
+        local = lars_trust_ratio(g, p, wd, h["eta"], h["eps"], h.get("grad_norm"),
+                                 h.get(TENSOR_NORM))
+        if not isinstance(excluded, (bool, np.bool_)):  # per row (the flat layout)
+            local = jnp.where(excluded, jnp.ones((), local.dtype), local)
     d = coupled_decay(g, p, h) * (local * h["lr"])
     if "momentum_buffer" in slots:
         d, buf = _momentum_buffer(d, slots["momentum_buffer"], h, t)
@@ -89,6 +95,7 @@ LARS = Rule(
          eps=1e-8, lars_exclude=False),
     lars_step, _buffer_slots, momentum_key="momentum",
     validate=lambda h: _check_nesterov(h, "LARS"), flags=("nesterov", "lars_exclude"),
+    row_flags=("lars_exclude",),
     ranges=dict(_SGD_RANGES, eta=NON_NEGATIVE), reads_step=_dampened,
     shared_args=("eps",))  # MMSelfSup's LARS keeps one ``self.eps``
 

@@ -39,8 +39,9 @@ from ..pytrees import boxed_like, is_one_value, per_leaf, unbox
 from ..registry import OPTIMIZERS
 from ..tree_checks import check_gradients, check_structure
 from ..validation import check_params
-from . import adam_family, lamb, sgd_family
+from . import adam_family, flat_optimizer, lamb, sgd_family
 from .clip import norm_dtype
+from .flat_io import flat_io
 from .grad_clip import GradClip, clip_gradients
 from .rule import Rule, check_arguments, check_shared_args
 
@@ -152,7 +153,7 @@ def vector_at(values, it, dtype):
 
 def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
                     weight_decay_schedule=None, group_index=None, lr_override=None,
-                    clip=None, **hparams) -> optax.GradientTransformationExtraArgs:
+                    clip=None, layout=None, **hparams) -> optax.GradientTransformationExtraArgs:
     """A torch.optim-exact optimizer as an optax transformation.
 
     Args:
@@ -176,6 +177,8 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
         rule that needs a gradient's 2-norm (LARS) gets it from the norm clip's
         per-tensor norms as ``h['grad_norm']`` instead of reading the clipped gradient
         again. Equal to the chain up to float32 rounding of that norm.
+      layout: a ``FlatLayout`` of the params: the same steps on its ``Flat`` buffers
+        (``flat_optimizer.py``, docs/flat-layout.md); None: one array per tensor.
       **hparams: torch's keyword arguments; each one value for all leaves or a
         pytree of per-leaf values shaped like the params. ``lr``, the momentum
         (``momentum``, or ``betas[0]`` for the Adam family) and ``weight_decay`` may
@@ -281,6 +284,10 @@ def torch_optimizer(name_or_rule, *, lr_schedule=None, momentum_schedule=None,
     def per_leaf_vector(pair):
         values, index = pair
         return None if values is None else jnp.take(values, index)
+
+    if layout is not None:
+        return flat_io(flat_optimizer.flat_transformation(rule, layout, leaf_hparams,
+                                                          scheduled, clip, mkey), layout)
 
     def init(params):
         check_params(params)  # before unbox: it reads the Flax NNX variable types
