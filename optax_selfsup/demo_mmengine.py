@@ -1,10 +1,10 @@
 """The parity run of an MMEngine config: optax_selfsup against the real MMEngine ``Runner``.
 
-``run_parity_mmengine(cfg)`` trains ``demo.DEMO_MODEL`` with ``oss.build_optimizer`` and with
+``run_parity_mmengine(cfg)`` trains ``demo_tree.DEMO_MODEL`` with ``oss.build_optimizer`` and with
 MMEngine 0.10.7's own ``Runner`` (``torch_ref.mmengine``: the real optim wrappers,
 constructors, schedulers and hooks, MMPretrain 1.2.0's LARS / Lamb / layer-decay constructor /
 weight-decay scheduler / SimSiamHook; ``pip install 'optax_selfsup[mmengine-ref]'``) on the
-same random gradients, and returns a ``demo.ParityReport``. On the torch side the demo tree's
+same random gradients, and returns a ``demo_tree.ParityReport``. On the torch side the demo tree's
 tensors live in real module types (``DEMO_MODULES``: ``BatchNorm2d``, ``LayerNorm``,
 ``Linear``, ``Conv2d``), because MMEngine finds norm layers by type; optax_selfsup finds them
 from the names and shapes, as it does for a user's tree without ``module=``.
@@ -21,7 +21,7 @@ import warnings
 
 import numpy as np
 
-# The torch module that owns each tensor of demo.DEMO_MODEL (module specs of
+# The torch module that owns each tensor of demo_tree.DEMO_MODEL (module specs of
 # torch_ref.mmengine's model builder); 4-d weights are Conv2d, the backbone's own tokens sit
 # in a plain module.
 DEMO_MODULES = {
@@ -96,7 +96,7 @@ def reference_config(cfg: dict) -> tuple[dict, list[str]]:
 def run_parity_mmengine(cfg: dict, steps_per_epoch: int | None, iters: int | None,
                         seed: int, batch_size: int | None):
     from . import ConfigError
-    from .demo import (
+    from .demo_tree import (
         COMPRESSED_ITERS,
         DEFAULT_MAX_ITERS,
         DEMO_MODEL,
@@ -218,7 +218,7 @@ def _run_optax(cfg, steps_per_epoch, values, grads, order, kwargs) -> dict:
 def _run_reference(cfg, steps_per_epoch, values, grads, iters, kwargs) -> dict:
     from torch_ref.mmengine import run_mmengine
 
-    from .demo import DEMO_MODEL
+    from .demo_tree import DEMO_MODEL
 
     names = list(values)
     steps = [{k: grads[k][t] for k in DEMO_MODEL} for t in range(iters)]
