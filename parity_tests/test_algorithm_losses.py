@@ -205,6 +205,39 @@ def test_swav_prototypes_are_normalised_per_prototype():
 
 # ---- SimSiam, BarlowTwins --------------------------------------------------------------------
 
+def test_an_all_zero_row_has_torchs_finite_gradient():
+    """A row of zeros (a ReLU closed for one sample) in the normalised losses: torch's norm
+    has gradient 0 there, ``jnp.linalg.norm``'s is 0/0 (every gradient became NaN and the
+    1.x SimSiam recipe trained on NaN). SimSiam (F.normalize) and SimCLR's
+    ``z / (||z|| + 1e-10)`` against torch."""
+    rng = np.random.default_rng(0)
+    arrays = [rng.normal(size=(6, 5)) for _ in range(4)]
+    arrays[0][2] = 0.0
+    value, grads = _grads(losses.simsiam_loss, *arrays)
+    p1, p2, z1, z2 = (_t(a) for a in arrays)
+
+    def head(pred, target):
+        return -(F.normalize(pred, dim=1) * F.normalize(target.detach(), dim=1)).sum(1).mean()
+
+    ref = 0.5 * (head(p1, z2) + head(p2, z1))
+    ref.backward()
+    assert np.all(np.isfinite(np.asarray(grads[0])))
+    _close(value, ref)
+    _close(grads[0], p1.grad)
+    z = rng.normal(size=(6, 5))
+    z[3] = 0.0
+    value, (grad,) = _grads(losses.nt_xent_loss, z)
+    zt = _t(z)
+    n = zt / (torch.norm(zt, p=2, dim=1, keepdim=True) + 1e-10)
+    sim = n @ n.T / 0.1
+    sim = sim.masked_fill(torch.eye(6, dtype=torch.bool), float("-inf"))
+    partner = torch.arange(6) ^ 1
+    ref = F.cross_entropy(sim, partner)
+    ref.backward()
+    _close(value, ref)
+    _close(grad, zt.grad)
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_simsiam_loss_matches_torch(seed):
     rng = np.random.default_rng(seed)

@@ -34,7 +34,7 @@ from .vit import patchify
 
 
 def nt_xent_loss(z, temperature: float = 0.1):
-    z = z / (jnp.linalg.norm(z, axis=1, keepdims=True) + 1e-10)
+    z = z / (vector_norm(z) + 1e-10)
     sim = z @ z.T / temperature
     n = z.shape[0]
     if n % 2:
@@ -46,7 +46,7 @@ def nt_xent_loss(z, temperature: float = 0.1):
 
 
 def _normalize(x):
-    return x / jnp.maximum(jnp.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return l2_normalize(x)
 
 
 def byol_loss(prediction, target):
@@ -81,9 +81,18 @@ def mae_loss(prediction, images, mask, patch_size: int, norm_pix: bool = True):
 
 # ---- MoCo, SwAV, SimSiam, BarlowTwins, rotation prediction, SimMIM, fine-tuning -------------
 
+def vector_norm(x, axis: int = 1):
+    """``||x||`` along ``axis`` (kept) with torch's gradient at 0: zero. ``jnp.linalg.norm``'s
+    is ``0 / 0`` there, so one all-zero row (a ReLU that closed for a sample) made every
+    gradient NaN where torch trains on."""
+    squares = jnp.sum(jnp.square(x), axis=axis, keepdims=True)
+    positive = squares > 0
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, squares, 1.0)), 0.0)
+
+
 def l2_normalize(x, axis: int = 1):
     """``torch.nn.functional.normalize``: ``x / max(||x||, 1e-12)`` along ``axis``."""
-    return x / jnp.maximum(jnp.linalg.norm(x, axis=axis, keepdims=True), 1e-12)
+    return x / jnp.maximum(vector_norm(x, axis), 1e-12)
 
 
 def contrastive_loss(pos, neg, temperature: float):

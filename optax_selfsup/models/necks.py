@@ -25,6 +25,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from .losses import l2_normalize
 from .resnet import batch_norm
 
 # torch.nn.Linear's default init draws from U(-1/sqrt(fan_in), 1/sqrt(fan_in))
@@ -126,5 +127,5 @@ class SwAVNeck(nn.Module):
         x = nn.relu(batch_norm("bn")(x))
         x = torch_linear(self.out_channels, self.hid_channels, "projection_neck_3")(x)
         if self.with_l2norm:
-            x = x / jnp.maximum(jnp.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+            x = l2_normalize(x)
         return x

@@ -31,7 +31,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from .algorithms import apply_train
-from .losses import swav_loss
+from .losses import l2_normalize, swav_loss
 from .necks import SwAVNeck, linear_init
 from .resnet import SmallResNet
 
@@ -70,7 +70,7 @@ def normalize_prototypes(params):
     """``params`` with every prototype at unit L2 norm (``x / max(||x||, 1e-12)``); the
     Flax kernel is ``(feat_dim, num_prototypes)``, so each column."""
     kernel = params["head"]["prototypes"]["kernel"]
-    kernel = kernel / jnp.maximum(jnp.linalg.norm(kernel, axis=0, keepdims=True), 1e-12)
+    kernel = l2_normalize(kernel, axis=0)
     return {**params, "head": {**params["head"], "prototypes": {"kernel": kernel}}}
 
 
