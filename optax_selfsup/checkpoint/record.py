@@ -43,21 +43,23 @@ RECORD_VERSION = 1
 RECORD_ITEM = "optimizer"  # the item directory of a step that holds the record
 
 
-def config_summary(config) -> tuple[str, int]:
-    """``(optimizer type, update interval)`` of the config the optimizer was built from
-    (``config=``): 0.x ``optimizer.type`` and ``optimizer_config.update_interval``;
-    MMEngine ``optim_wrapper.optimizer.type`` (the registered name, without its scope)
-    and ``optim_wrapper.accumulative_counts``."""
+def config_summary(config) -> tuple[str, int, str]:
+    """``(optimizer type, update interval, the interval's key)`` of the config the optimizer
+    was built from (``config=``): 0.x ``optimizer.type`` and
+    ``optimizer_config.update_interval``; MMEngine ``optim_wrapper.optimizer.type`` (the
+    registered name, without its scope) and ``optim_wrapper.accumulative_counts``."""
     if isinstance(config, dict) and generation_of(config, "config=") == MMENGINE:
         settings = parse_wrapper(config["optim_wrapper"], config.get("default_scope"))
-        return settings.rule.name, settings.accumulative_counts
+        return (settings.rule.name, settings.accumulative_counts,
+                "optim_wrapper.accumulative_counts")
     optimizer = config.get("optimizer") if isinstance(config, dict) else None
     if not isinstance(optimizer, dict) or not isinstance(optimizer.get("type"), str):
         shown = sorted(config) if isinstance(config, dict) else type(config).__name__
         raise ConfigError(f"config= must be the config dict the optimizer was built from "
                           f"(with optimizer.type, or MMEngine's optim_wrapper.optimizer."
                           f"type), got {shown}")
-    return optimizer["type"], parse_hooks(config).update_interval
+    return (optimizer["type"], parse_hooks(config).update_interval,
+            "optimizer_config.update_interval")
 
 
 def _host_int(x) -> int:
@@ -84,7 +86,7 @@ def state_iteration(opt_state) -> int | None:
 
 def make_record(opt_state, config=None) -> dict:
     """The record ``save_checkpoint`` writes for ``opt_state`` (``config``: see module)."""
-    kind, interval = config_summary(config) if config is not None else (None, None)
+    kind, interval, _ = config_summary(config) if config is not None else (None, None, None)
     return {"version": RECORD_VERSION, "optimizer": kind, "update_interval": interval,
             "slots": sorted(slot_names(*layout(opt_state))),
             "iteration": state_iteration(opt_state)}
@@ -109,7 +111,7 @@ def check_record(record: dict | None, config, source: str, what: str = "restore_
                           "config the optimizer was built from", CheckpointWarning,
                           stacklevel=3)
         return
-    kind, interval = config_summary(config)
+    kind, interval, key = config_summary(config)
     if record.get("optimizer") is None:
         warnings.warn(f"{what}: {source} was saved without config=, so its optimizer type "
                       "and update_interval are not checked against this config",
@@ -123,9 +125,6 @@ def check_record(record: dict | None, config, source: str, what: str = "restore_
     old, it = record.get("update_interval"), record.get("iteration")
     if old is not None and old != interval and (it is None or it % old):
         where = f"iteration {it}" if it is not None else "an unknown iteration"
-        key = ("optim_wrapper.accumulative_counts" if isinstance(config.get("optim_wrapper"),
-                                                                  dict)
-               else "optimizer_config.update_interval")
         short = key.rpartition(".")[2]
         raise CheckpointMismatch(
             f"{source} was saved at {where}, inside an accumulation group of "
