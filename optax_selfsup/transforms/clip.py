@@ -48,7 +48,13 @@ def clip_coefficient(leaves, masks, max_norm: float, norm_type: float):
         n = _norm(g, norm_type)
         norms.append(n if m is None else jnp.where(m, n, 0.0))
     total = _norm(jnp.stack(norms), norm_type)
-    return total, jnp.minimum(max_norm / (total + 1e-6), 1.0), norms
+    return total, norm_clip_coefficient(total, max_norm), norms
+
+
+def norm_clip_coefficient(total, max_norm: float):
+    """torch's ``clip_grad_norm_`` factor of a total norm: ``min(max_norm / (total + 1e-6), 1)``
+    (both layouts use it)."""
+    return jnp.minimum(max_norm / (total + 1e-6), 1.0)
 
 
 def check_clip_arguments(max_norm, norm_type) -> float:

@@ -35,7 +35,7 @@ from ..errors import ConfigError
 from ..layout import Flat, is_flat, segments
 from ..layout.runs import RunRows, split_runs
 from . import adam_family, lamb, sgd_family
-from .clip import norm_dtype
+from .clip import norm_clip_coefficient, norm_dtype
 from .grad_clip import raise_nonfinite
 from .in_place import with_in_place
 from .rule import TENSOR_NORM
@@ -348,7 +348,7 @@ def _clip(clip, layout, grads, mask, grad_norm):
     total = segments.norm_of(per, ord_)
     if clip.error_if_nonfinite:
         jax.debug.callback(raise_nonfinite, total, ord_)
-    coef = jnp.minimum(clip.max_norm / (total + 1e-6), 1.0)
+    coef = norm_clip_coefficient(total, clip.max_norm)
     grads = jax.tree.map(lambda g: g * coef.astype(g.dtype), grads)
     return grads, total.astype(grad_norm.dtype), (per * coef if ord_ == 2.0 else None)
 
