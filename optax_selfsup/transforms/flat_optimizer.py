@@ -376,9 +376,6 @@ def _lamb_clip(layout, grads, mask, h, norms):
         sq = jnp.where(mask, sq, jnp.float32(0))
     in_leaf_order = sq[jnp.asarray(layout.position)]
     total, _ = jax.lax.scan(lambda c, x: (c + x, None), jnp.float32(0), in_leaf_order)
-    norm = jnp.sqrt(total)
-    limit = jnp.asarray(h["max_grad_norm"]).astype(jnp.float32)
-    divisor = jnp.where(norm > limit, norm / limit, jnp.float32(1))
-    wide = lambda d: jnp.promote_types(d, jnp.float32)
-    grads = jax.tree.map(lambda g: (g.astype(wide(g.dtype)) / divisor).astype(g.dtype), grads)
+    divisor = lamb.global_clip_divisor(total, h["max_grad_norm"])
+    grads = jax.tree.map(lambda g: lamb.divided(g, divisor), grads)
     return grads, None if norms is None else norms / divisor

@@ -72,11 +72,22 @@ def lamb_global_clip(grads, masks, hs, norms):
         if mask is not None:
             sq = jnp.where(mask, sq, jnp.float32(0))
         total = sq if total is None else total + sq  # tensor after tensor, as upstream
-    norm = jnp.sqrt(total)
-    limit = jnp.asarray(hs[0]["max_grad_norm"]).astype(jnp.float32)
-    divisor = jnp.where(norm > limit, norm / limit, jnp.float32(1))
-    grads = [(g.astype(_widened(g.dtype)) / divisor).astype(g.dtype) for g in grads]
+    divisor = global_clip_divisor(total, hs[0]["max_grad_norm"])
+    grads = [divided(g, divisor) for g in grads]
     return grads, [None if n is None else n / divisor for n in norms]
+
+
+def global_clip_divisor(total_squares, max_grad_norm):
+    """Upstream's divisor of every gradient: ``n / max_grad_norm`` where ``n = sqrt(total)``
+    is strictly above it, else 1; float32 arithmetic (both layouts use it)."""
+    norm = jnp.sqrt(total_squares)
+    limit = jnp.asarray(max_grad_norm).astype(jnp.float32)
+    return jnp.where(norm > limit, norm / limit, jnp.float32(1))
+
+
+def divided(g, divisor):
+    """``g / divisor`` computed in at least float32, back in ``g``'s dtype."""
+    return (g.astype(_widened(g.dtype)) / divisor).astype(g.dtype)
 
 
 def lamb_step(g, p, slots, h, t):
